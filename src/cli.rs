@@ -1,0 +1,469 @@
+//! The operator's command line (DESIGN.md §4): the clap definitions and, for each command,
+//! a handler that writes what it prints to a writer (so tests can read it).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::aka::{Auts, Rand};
+use crate::config::{self, Config, Layer};
+use crate::context::{Context, OpenError};
+use crate::hss::import::{self, ImportError};
+use crate::hss::{FieldError, Hss, HssError, SubscriberFields};
+use crate::ids::Impi;
+use crate::store::{StoreError, SubscriberInfo};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "akaid",
+    version,
+    about = "SIM-based identity provider (GBA/AKA, OpenID 2.0, OpenID Connect)"
+)]
+pub struct Cli {
+    /// Directory for the SQLite database and the master key file [default: ./akaid-data]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file [default: ./akaid.toml if present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH or postgres://USER@HOST/DB
+    #[arg(long, global = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// File holding the master key (64 hex digits, mode 0600)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub master_key_file: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: the OP on public_url and the BSF on bsf_url
+    Serve(ServeArgs),
+    /// Bring the database schema up to date
+    Migrate,
+    /// Print the configuration in force, with each field's documentation
+    Config,
+    /// Provision and inspect subscribers
+    #[command(subcommand)]
+    Subscriber(SubscriberCommand),
+    /// The HSS's vector functions, as osmo-auc-gen offers them
+    #[command(subcommand)]
+    Hss(HssCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The OP's public URL (issuer)
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<url::Url>,
+    /// The BSF's URL
+    #[arg(long, value_name = "URL")]
+    pub bsf_url: Option<url::Url>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscriberCommand {
+    /// Add one subscriber
+    Add(AddArgs),
+    /// Add subscribers from a CSV file (impi,msisdn,k,opc,op,amf,sqn), all or none
+    Import {
+        /// The CSV file
+        file: PathBuf,
+    },
+    /// List subscribers (never their keys)
+    List,
+    /// Show one subscriber (never its keys)
+    Show {
+        impi: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a subscriber
+    Remove { impi: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// IMS private identity, user@realm
+    #[arg(long)]
+    pub impi: String,
+    /// Subscriber key K, 32 hex digits
+    #[arg(long)]
+    pub k: String,
+    /// OPc, 32 hex digits
+    #[arg(long, conflicts_with = "op", required_unless_present = "op")]
+    pub opc: Option<String>,
+    /// OP, 32 hex digits (OPc is computed once and only OPc is stored)
+    #[arg(long)]
+    pub op: Option<String>,
+    /// AMF, 4 hex digits [default: 8000]
+    #[arg(long)]
+    pub amf: Option<String>,
+    /// The last SQN used, 12 hex digits [default: 000000000000]
+    #[arg(long)]
+    pub sqn: Option<String>,
+    /// Phone number, E.164 (+ and digits)
+    #[arg(long)]
+    pub msisdn: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HssCommand {
+    /// Make an authentication vector (advances the SQN, like a real HSS)
+    Vector {
+        impi: String,
+        /// RAND, 32 hex digits [default: random]
+        #[arg(long)]
+        rand: Option<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Apply a re-synchronisation from a USIM's AUTS; prints the recovered SQN_MS
+    Resync {
+        impi: String,
+        /// The RAND of the challenge the USIM refused, 32 hex digits
+        #[arg(long)]
+        rand: String,
+        /// AUTS, 28 hex digits
+        #[arg(long)]
+        auts: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl Cli {
+    /// The configuration layer the global flags make.
+    pub fn flag_layer(&self) -> Layer {
+        let mut layer = Layer {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone().map(Some),
+            master_key_file: self.master_key_file.clone().map(Some),
+            ..Layer::default()
+        };
+        if let Command::Serve(args) = &self.command {
+            layer.public_url = args.public_url.clone();
+            layer.bsf_url = args.bsf_url.clone();
+        }
+        layer
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    #[error(transparent)]
+    Field(#[from] FieldError),
+    #[error("{file}: {error}")]
+    Import { file: PathBuf, error: ImportError },
+    #[error(transparent)]
+    Hss(#[from] HssError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("no subscriber with IMPI {0}")]
+    UnknownImpi(String),
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot write output: {0}")]
+    Write(#[from] std::io::Error),
+}
+
+fn parse_impi(text: &str) -> Result<Impi, CommandError> {
+    text.parse()
+        .map_err(|e: crate::ids::InvalidId| FieldError::new("impi", e.to_string()).into())
+}
+
+fn hex_arg<const N: usize>(field: &'static str, text: &str) -> Result<[u8; N], CommandError> {
+    let mut out = [0u8; N];
+    if text.len() != 2 * N || hex::decode_to_slice(text, &mut out).is_err() {
+        return Err(FieldError::new(field, format!("must be {} hex digits", 2 * N)).into());
+    }
+    Ok(out)
+}
+
+/// `akaid config`
+pub fn config_show(config: &Config, out: &mut dyn Write) -> Result<(), CommandError> {
+    for (key, doc, value) in config::describe(config) {
+        writeln!(out, "# {doc}")?;
+        writeln!(out, "# (environment: AKAID_{})", key.to_ascii_uppercase())?;
+        writeln!(out, "{key} = {}\n", toml_string(&value))?;
+    }
+    Ok(())
+}
+
+fn toml_string(value: &str) -> String {
+    toml::Value::String(value.to_owned()).to_string()
+}
+
+/// `akaid subscriber add`
+pub async fn subscriber_add(
+    ctx: &Context,
+    args: &AddArgs,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let sub = SubscriberFields {
+        impi: &args.impi,
+        msisdn: args.msisdn.as_deref(),
+        k: &args.k,
+        opc: args.opc.as_deref(),
+        op: args.op.as_deref(),
+        amf: args.amf.as_deref(),
+        sqn: args.sqn.as_deref(),
+    }
+    .parse()?;
+    ctx.hss.add(&sub).await?;
+    writeln!(out, "added {}", sub.impi)?;
+    Ok(())
+}
+
+/// `akaid subscriber import FILE`: checks the whole file, seals every key, then stores all
+/// rows in one transaction.
+pub async fn subscriber_import(
+    ctx: &Context,
+    file: &std::path::Path,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let started = Instant::now();
+    let read_err = |source| CommandError::Read {
+        path: file.to_owned(),
+        source,
+    };
+    let size = std::fs::metadata(file).map_err(read_err)?.len();
+    let reader = std::io::BufReader::new(std::fs::File::open(file).map_err(read_err)?);
+    let bar = progress_bar(size, "checking");
+    let rows = import::parse_csv(reader, |bytes| bar.set_position(bytes)).map_err(|error| {
+        CommandError::Import {
+            file: file.to_owned(),
+            error,
+        }
+    })?;
+    bar.finish_and_clear();
+    let sealed: Vec<_> = rows.iter().map(|r| ctx.hss.seal(&r.subscriber)).collect();
+    let bar = progress_bar(sealed.len() as u64, "storing");
+    let stored = ctx
+        .hss
+        .add_all(&sealed, &|n| bar.set_position(n as u64))
+        .await;
+    bar.finish_and_clear();
+    match stored {
+        Ok(()) => {}
+        Err(HssError::Store(StoreError::DuplicateInBatch { index, what, key })) => {
+            return Err(CommandError::Import {
+                file: file.to_owned(),
+                error: ImportError::Row {
+                    line: rows.get(index).map_or(0, |r| r.line),
+                    reason: format!("{what} {key} is already provisioned; nothing was imported"),
+                },
+            });
+        }
+        Err(other) => return Err(other.into()),
+    }
+    writeln!(
+        out,
+        "imported {} subscribers in {:.2} s",
+        sealed.len(),
+        started.elapsed().as_secs_f64()
+    )?;
+    Ok(())
+}
+
+fn progress_bar(len: u64, what: &'static str) -> indicatif::ProgressBar {
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(len),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:>8} [{bar:40}] {percent:>3}% {eta}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what);
+    bar
+}
+
+/// `akaid subscriber list`
+pub async fn subscriber_list(ctx: &Context, out: &mut dyn Write) -> Result<(), CommandError> {
+    const PAGE: u32 = 1000;
+    let mut after: Option<Impi> = None;
+    loop {
+        let page = ctx.store.subscribers.list(after.as_ref(), PAGE).await?;
+        for sub in &page {
+            writeln!(
+                out,
+                "{}\t{}\t{}",
+                sub.impi,
+                sub.msisdn.as_ref().map_or("-", |m| m.as_str()),
+                sub.sqn
+            )?;
+        }
+        match page.last() {
+            Some(last) if page.len() == PAGE as usize => after = Some(last.impi.clone()),
+            _ => return Ok(()),
+        }
+    }
+}
+
+fn info_json(sub: &SubscriberInfo) -> serde_json::Value {
+    json!({
+        "impi": sub.impi.as_str(),
+        "msisdn": sub.msisdn.as_ref().map(|m| m.as_str()),
+        "amf": sub.amf.to_string(),
+        "sqn": sub.sqn.to_string(),
+        "seq": sub.sqn.seq(),
+        "ind": sub.sqn.ind(),
+        "created_at": rfc3339(sub.created_at),
+    })
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// `akaid subscriber show IMPI`: everything but K and OPc.
+pub async fn subscriber_show(
+    ctx: &Context,
+    impi: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let impi = parse_impi(impi)?;
+    let sub = ctx
+        .store
+        .subscribers
+        .info(&impi)
+        .await?
+        .ok_or_else(|| CommandError::UnknownImpi(impi.to_string()))?;
+    if json {
+        writeln!(out, "{}", info_json(&sub))?;
+    } else {
+        writeln!(out, "IMPI:     {}", sub.impi)?;
+        writeln!(
+            out,
+            "MSISDN:   {}",
+            sub.msisdn.as_ref().map_or("-", |m| m.as_str())
+        )?;
+        writeln!(out, "AMF:      {}", sub.amf)?;
+        writeln!(
+            out,
+            "SQN:      {} (SEQ {}, IND {}; the last one used)",
+            sub.sqn,
+            sub.sqn.seq(),
+            sub.sqn.ind()
+        )?;
+        writeln!(out, "Created:  {}", rfc3339(sub.created_at))?;
+    }
+    Ok(())
+}
+
+/// `akaid subscriber remove IMPI`
+pub async fn subscriber_remove(
+    ctx: &Context,
+    impi: &str,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let impi = parse_impi(impi)?;
+    if ctx.store.subscribers.remove(&impi).await? {
+        writeln!(out, "removed {impi}")?;
+        Ok(())
+    } else {
+        Err(CommandError::UnknownImpi(impi.to_string()))
+    }
+}
+
+/// `akaid hss vector IMPI`: RAND, AUTN, XRES, CK, IK and the SQN used.
+pub async fn hss_vector(
+    ctx: &Context,
+    impi: &str,
+    rand: Option<&str>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let impi = parse_impi(impi)?;
+    let rand = match rand {
+        Some(text) => Rand(hex_arg("rand", text)?),
+        None => Hss::random_rand(),
+    };
+    let v = ctx.hss.vector(&impi, rand).await?;
+    if json {
+        let doc = json!({
+            "impi": impi.as_str(),
+            "rand": v.rand.to_string(),
+            "autn": v.autn.to_string(),
+            "xres": hex::encode(v.xres.expose()),
+            "ck": hex::encode(v.ck.expose()),
+            "ik": hex::encode(v.ik.expose()),
+            "sqn": v.sqn.to_string(),
+            "amf": v.amf.to_string(),
+        });
+        writeln!(out, "{doc}")?;
+    } else {
+        writeln!(out, "RAND:\t{}", v.rand)?;
+        writeln!(out, "AUTN:\t{}", v.autn)?;
+        writeln!(out, "XRES:\t{}", hex::encode(v.xres.expose()))?;
+        writeln!(out, "CK:\t{}", hex::encode(v.ck.expose()))?;
+        writeln!(out, "IK:\t{}", hex::encode(v.ik.expose()))?;
+        writeln!(
+            out,
+            "SQN:\t{} (SEQ {}, IND {})",
+            v.sqn,
+            v.sqn.seq(),
+            v.sqn.ind()
+        )?;
+    }
+    Ok(())
+}
+
+/// `akaid hss resync IMPI --rand --auts`
+pub async fn hss_resync(
+    ctx: &Context,
+    impi: &str,
+    rand: &str,
+    auts: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let impi = parse_impi(impi)?;
+    let rand = Rand(hex_arg("rand", rand)?);
+    let auts = Auts(hex_arg("auts", auts)?);
+    let sqn_ms = ctx.hss.resync(&impi, rand, &auts).await?;
+    let stored = ctx
+        .store
+        .subscribers
+        .info(&impi)
+        .await?
+        .ok_or_else(|| CommandError::UnknownImpi(impi.to_string()))?
+        .sqn;
+    if json {
+        let doc = json!({
+            "impi": impi.as_str(),
+            "sqn_ms": sqn_ms.to_string(),
+            "sqn": stored.to_string(),
+        });
+        writeln!(out, "{doc}")?;
+    } else {
+        writeln!(
+            out,
+            "SQN_MS:\t{} (SEQ {}, IND {})",
+            sqn_ms,
+            sqn_ms.seq(),
+            sqn_ms.ind()
+        )?;
+        writeln!(
+            out,
+            "SQN:\t{stored} (stored; the next vector uses the one after)"
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,419 @@
+//! Configuration: defaults → `akaid.toml` → `AKAID_*` environment → command-line flags.
+//!
+//! Zero configuration works: data in `./akaid-data/`, SQLite in `./akaid-data/akaid.db`, the
+//! OP on `http://127.0.0.1:8080/` and the BSF on `http://127.0.0.1:8081/`. Every field is
+//! listed once, in [`config_fields!`], with its documentation, its default, its key in the
+//! file and its environment variable (`AKAID_` + the key in upper case). An unknown key in
+//! the file is an error that names it. `akaid config` prints the resolved configuration.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::Deserialize;
+use url::Url;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {var}: {message}")]
+    Env { var: String, message: String },
+    #[error("{field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
+}
+
+/// A value that can come from an environment variable as well as from the TOML file.
+pub trait EnvValue: Sized {
+    fn from_env(text: &str) -> Result<Self, String>;
+}
+
+macro_rules! env_value_from_str {
+    ($($ty:ty),*) => {$(
+        impl EnvValue for $ty {
+            fn from_env(text: &str) -> Result<Self, String> {
+                <$ty>::from_str(text).map_err(|e| e.to_string())
+            }
+        }
+    )*};
+}
+env_value_from_str!(String, PathBuf, Url, u32, u64, bool, LogFormat);
+
+impl<T: EnvValue> EnvValue for Option<T> {
+    fn from_env(text: &str) -> Result<Self, String> {
+        if text.is_empty() {
+            Ok(None)
+        } else {
+            T::from_env(text).map(Some)
+        }
+    }
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One human-readable line per event.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!("{other:?} is not a log format (text, json)")),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        })
+    }
+}
+
+macro_rules! config_fields {
+    ($( $(#[doc = $doc:expr])+ $name:ident: $ty:ty = $default:expr; )+) => {
+        /// The resolved configuration.
+        #[derive(Debug, Clone, PartialEq)]
+        pub struct Config {
+            $( $(#[doc = $doc])+ pub $name: $ty, )+
+        }
+
+        /// One source's contribution: what it sets, and nothing for what it leaves alone.
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct Layer {
+            $( pub $name: Option<$ty>, )+
+        }
+
+        impl Layer {
+            /// `self` over `base`: what `self` sets wins.
+            pub fn over(self, base: Layer) -> Layer {
+                Layer { $( $name: self.$name.or(base.$name), )+ }
+            }
+
+            /// The `AKAID_*` variables that `lookup` knows.
+            pub fn from_env(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Layer, ConfigError> {
+                Ok(Layer { $( $name: env_field(lookup, stringify!($name))?, )+ })
+            }
+
+            fn resolve(self) -> Config {
+                Config { $( $name: self.$name.unwrap_or_else(|| $default), )+ }
+            }
+        }
+
+        /// Every field: (key, its documentation, its value in `config`).
+        pub fn describe(config: &Config) -> Vec<(&'static str, String, String)> {
+            vec![ $( (
+                stringify!($name),
+                [$($doc),+].iter().map(|line| line.trim()).collect::<Vec<_>>().join(" "),
+                DisplayValue::show(&config.$name),
+            ), )+ ]
+        }
+    };
+}
+
+config_fields! {
+    /// Directory for the SQLite database and the master key file. Created on first use.
+    data_dir: PathBuf = PathBuf::from("./akaid-data");
+    /// Database URL: `sqlite://PATH` or `postgres://USER@HOST/DB`. Empty means
+    /// `sqlite://<data_dir>/akaid.db`. Several processes need PostgreSQL.
+    database_url: Option<String> = None;
+    /// The OP's public URL (issuer, OpenID endpoint base, NAF FQDN). Ends with `/`.
+    public_url: Url = default_url("http://127.0.0.1:8080/");
+    /// The BSF's URL (Ub and Zn). Its host names the BSF realm and the B-TID domain.
+    bsf_url: Url = default_url("http://127.0.0.1:8081/");
+    /// File holding the 64-hex-digit master key. Empty: `AKAID_MASTER_KEY` if set, else
+    /// `<data_dir>/master.key` (created on first run, SQLite only).
+    master_key_file: Option<PathBuf> = None;
+    /// Log filter, in `tracing` env-filter syntax (e.g. `info`, `akaid=debug,sqlx=warn`).
+    log: String = "info".to_owned();
+    /// Log line format: `text` or `json`.
+    log_format: LogFormat = LogFormat::Text;
+}
+
+fn default_url(text: &str) -> Url {
+    // The defaults are literals checked by the tests below.
+    Url::parse(text).unwrap_or_else(|_| unreachable!("bad default URL {text}"))
+}
+
+fn env_field<T: EnvValue>(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+) -> Result<Option<T>, ConfigError> {
+    let var = format!("AKAID_{}", name.to_ascii_uppercase());
+    lookup(&var)
+        .map(|text| T::from_env(&text).map_err(|message| ConfigError::Env { var, message }))
+        .transpose()
+}
+
+/// How `describe` shows a value.
+trait DisplayValue {
+    fn show(&self) -> String;
+}
+
+impl DisplayValue for PathBuf {
+    fn show(&self) -> String {
+        self.display().to_string()
+    }
+}
+
+impl DisplayValue for String {
+    fn show(&self) -> String {
+        self.clone()
+    }
+}
+
+impl DisplayValue for Url {
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl DisplayValue for LogFormat {
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl DisplayValue for Option<String> {
+    fn show(&self) -> String {
+        // A database URL may carry a password.
+        self.as_deref()
+            .map(crate::store::redact_url)
+            .unwrap_or_default()
+    }
+}
+
+impl DisplayValue for Option<PathBuf> {
+    fn show(&self) -> String {
+        self.as_ref()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// The configuration file read when none is named.
+pub const DEFAULT_FILE: &str = "akaid.toml";
+
+impl Layer {
+    /// Parses a TOML configuration file's text.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Layer, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+}
+
+impl Config {
+    /// Resolves the layers: defaults, then the file (`file`, else `./akaid.toml` if it
+    /// exists), then the environment, then `flags`.
+    pub fn load(
+        file: Option<&Path>,
+        env: &dyn Fn(&str) -> Option<String>,
+        flags: Layer,
+    ) -> Result<Config, ConfigError> {
+        let file_layer = match file {
+            Some(path) => Some(read_file(path)?),
+            None if Path::new(DEFAULT_FILE).exists() => Some(read_file(Path::new(DEFAULT_FILE))?),
+            None => None,
+        };
+        let env_layer = Layer::from_env(env)?;
+        let config = flags
+            .over(env_layer)
+            .over(file_layer.unwrap_or_default())
+            .resolve();
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The default configuration with `data_dir` set: what tests and the demo start from.
+    pub fn with_data_dir(data_dir: &Path) -> Config {
+        Layer {
+            data_dir: Some(data_dir.to_owned()),
+            ..Layer::default()
+        }
+        .resolve()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        for (field, url) in [("public_url", &self.public_url), ("bsf_url", &self.bsf_url)] {
+            let invalid = |message: String| ConfigError::Invalid { field, message };
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(invalid(format!("{url} is not an http:// or https:// URL")));
+            }
+            if url.host_str().is_none_or(str::is_empty) {
+                return Err(invalid(format!("{url} has no host")));
+            }
+            if !url.path().ends_with('/') {
+                return Err(invalid(format!("{url} must end with '/'")));
+            }
+            if url.query().is_some() || url.fragment().is_some() {
+                return Err(invalid(format!("{url} must not have a query or fragment")));
+            }
+        }
+        if let Some(db) = &self.database_url {
+            if !(db.starts_with("sqlite:")
+                || db.starts_with("postgres:")
+                || db.starts_with("postgresql:"))
+            {
+                return Err(ConfigError::Invalid {
+                    field: "database_url",
+                    message: format!(
+                        "{} is not sqlite:// or postgres://",
+                        crate::store::redact_url(db)
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or SQLite in the data directory.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("akaid.db").display()),
+        }
+    }
+
+    /// Whether the database is the embedded SQLite (the data directory holds it).
+    pub fn is_sqlite(&self) -> bool {
+        self.database_url().starts_with("sqlite:")
+    }
+}
+
+fn read_file(path: &Path) -> Result<Layer, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    Layer::from_toml(path, &text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn zero_configuration_has_working_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("none.toml");
+        assert!(Config::load(Some(&missing), &no_env, Layer::default()).is_err());
+        let config = Layer::default().resolve();
+        config.validate().unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("./akaid-data"));
+        assert_eq!(config.database_url(), "sqlite://./akaid-data/akaid.db");
+        assert_eq!(config.public_url.as_str(), "http://127.0.0.1:8080/");
+        assert_eq!(config.bsf_url.as_str(), "http://127.0.0.1:8081/");
+        assert!(config.is_sqlite());
+    }
+
+    #[test]
+    fn layers_apply_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("akaid.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/from/file\"\nlog = \"debug\"\npublic_url = \"https://file.example/\"\n",
+        )
+        .unwrap();
+        let env: HashMap<&str, &str> = [
+            ("AKAID_LOG", "warn"),
+            ("AKAID_PUBLIC_URL", "https://env.example/"),
+        ]
+        .into();
+        let lookup = |k: &str| env.get(k).map(|v| v.to_string());
+        let flags = Layer {
+            public_url: Some(Url::parse("https://flag.example/").unwrap()),
+            ..Layer::default()
+        };
+        let config = Config::load(Some(&file), &lookup, flags).unwrap();
+        assert_eq!(config.data_dir, PathBuf::from("/from/file"));
+        assert_eq!(config.log, "warn");
+        assert_eq!(config.public_url.as_str(), "https://flag.example/");
+    }
+
+    #[test]
+    fn unknown_key_in_the_file_is_named() {
+        let err = Layer::from_toml(Path::new("akaid.toml"), "data_dri = \"x\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("akaid.toml") && text.contains("data_dri"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let env = |k: &str| (k == "AKAID_LOG_FORMAT").then(|| "xml".to_owned());
+        let err = Config::load(None, &env, Layer::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("AKAID_LOG_FORMAT") && err.contains("xml"),
+            "{err}"
+        );
+        let flags = Layer {
+            public_url: Some(Url::parse("http://127.0.0.1:8080/op").unwrap()),
+            ..Layer::default()
+        };
+        let err = Config::load(None, &no_env, flags).unwrap_err().to_string();
+        assert!(
+            err.starts_with("public_url:") && err.contains("end with '/'"),
+            "{err}"
+        );
+        let flags = Layer {
+            database_url: Some(Some("mysql://x".into())),
+            ..Layer::default()
+        };
+        let err = Config::load(None, &no_env, flags).unwrap_err().to_string();
+        assert!(err.starts_with("database_url:"), "{err}");
+    }
+
+    #[test]
+    fn every_field_is_documented() {
+        let config = Layer::default().resolve();
+        for (key, doc, _) in describe(&config) {
+            assert!(doc.len() > 20, "{key} needs documentation");
+        }
+    }
+
+    #[test]
+    fn described_database_url_hides_its_password() {
+        let config = Config {
+            database_url: Some("postgres://akaid:hunter2@db.example/akaid".into()),
+            ..Layer::default().resolve()
+        };
+        let shown = describe(&config)
+            .into_iter()
+            .find(|(k, _, _)| *k == "database_url")
+            .unwrap()
+            .2;
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+}

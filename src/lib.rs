@@ -1,0 +1,32 @@
+//! akaid: an identity provider that logs handsets in with their SIM (3GPP GBA over AKA) and
+//! answers relying parties with OpenID 2.0 and OpenID Connect assertions.
+//!
+//! The map (DESIGN.md §1, STYLE.md):
+
+/// Pure AKA with Milenage: vectors, SQN, re-synchronisation, the USIM side.
+pub mod aka;
+/// The operator's command line: commands, their arguments and what they print.
+pub mod cli;
+/// Time as a parameter: the system clock and a fixed clock for tests.
+pub mod clock;
+/// Configuration layers: defaults, `akaid.toml`, `AKAID_*`, flags.
+pub mod config;
+/// Opening a deployment: database, master key and key check, services.
+pub mod context;
+/// The HSS role: provisioning, vectors with the atomic SQN step, resync, CSV import.
+pub mod hss;
+/// Identifier types: IMPI, MSISDN.
+pub mod ids;
+/// Secrets in memory (redacted, zeroized) and sealed at rest (AES-256-GCM).
+pub mod secret;
+/// Persistence: one trait per aggregate, SQLite and PostgreSQL implementations.
+pub mod store;
+/// Shared HTTP: state, routers, health.
+pub mod web;
+
+pub use web::{AppState, bsf_router, op_router};
+
+/// The OP listener's router, for tests that drive it in process.
+pub fn app(state: AppState) -> axum::Router {
+    op_router(state)
+}

@@ -1,0 +1,94 @@
+//! The `akaid` binary: parse the command line, load the configuration, start logging,
+//! dispatch. The only place `anyhow` is used.
+
+use std::io::Write;
+
+use anyhow::Context as _;
+use clap::Parser;
+
+use akaid::cli::{self, Cli, Command, HssCommand, SubscriberCommand};
+use akaid::config::{Config, LogFormat};
+use akaid::context::Context;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn init_tracing(config: &Config) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log)
+        .with_context(|| format!("log: {:?} is not a valid log filter", config.log))?;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+    Ok(())
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref(), &env, cli.flag_layer())?;
+    init_tracing(&config)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if let Command::Config = cli.command {
+        return Ok(cli::config_show(&config, &mut out)?);
+    }
+    let ctx = Context::open(config, &env).await?;
+    match &cli.command {
+        Command::Serve(_) => {
+            drop(out);
+            akaid::web::serve(ctx).await?;
+        }
+        Command::Config => {}
+        Command::Migrate => writeln!(out, "database schema is up to date")?,
+        Command::Subscriber(sub) => match sub {
+            SubscriberCommand::Add(args) => cli::subscriber_add(&ctx, args, &mut out).await?,
+            SubscriberCommand::Import { file } => {
+                cli::subscriber_import(&ctx, file, &mut out).await?;
+            }
+            SubscriberCommand::List => cli::subscriber_list(&ctx, &mut out).await?,
+            SubscriberCommand::Show { impi, json } => {
+                cli::subscriber_show(&ctx, impi, *json, &mut out).await?;
+            }
+            SubscriberCommand::Remove { impi } => {
+                cli::subscriber_remove(&ctx, impi, &mut out).await?;
+            }
+        },
+        Command::Hss(hss) => match hss {
+            HssCommand::Vector { impi, rand, json } => {
+                cli::hss_vector(&ctx, impi, rand.as_deref(), *json, &mut out).await?;
+            }
+            HssCommand::Resync {
+                impi,
+                rand,
+                auts,
+                json,
+            } => cli::hss_resync(&ctx, impi, rand, auts, *json, &mut out).await?,
+        },
+    }
+    Ok(())
+}

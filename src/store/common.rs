@@ -1,0 +1,194 @@
+//! SQL shared by the SQLite and PostgreSQL stores.
+
+/// Implements [`SubscriberStore`] and [`MetaStore`] for a backend whose SQL is the common
+/// subset of SQLite and PostgreSQL (`$n` placeholders, `RETURNING`, `ON CONFLICT`). A
+/// method whose SQL must differ moves out of here into the backend's own file.
+macro_rules! impl_common_sql {
+    ($store:ty, $db:ty, $row:ty) => {
+        const _: () = {
+            use async_trait::async_trait;
+            use sqlx::{QueryBuilder, Row};
+
+            use $crate::aka::Sqn;
+            use $crate::ids::Impi;
+            use $crate::store::{
+                DuplicateCheck, INFO_COLUMNS, INSERT_CHUNK, MetaStore, NEXT_SQN_SQL,
+                RAISE_SQN_SQL, SealedKeys, StoreError, SubscriberInfo, SubscriberRow,
+                SubscriberStore, amf_to_db, row_to_info, sealed_keys, sqn_from_db, sqn_to_db,
+                subscriber_duplicate,
+            };
+
+            fn info_from_row(row: &$row) -> Result<SubscriberInfo, StoreError> {
+                row_to_info(
+                    row.try_get("impi")?,
+                    row.try_get("msisdn")?,
+                    row.try_get("amf")?,
+                    row.try_get("sqn")?,
+                    row.try_get("created_at")?,
+                )
+            }
+
+            fn keys_from_row(row: &$row) -> Result<SealedKeys, StoreError> {
+                sealed_keys(
+                    row.try_get("k_sealed")?,
+                    row.try_get("opc_sealed")?,
+                    row.try_get("amf")?,
+                    row.try_get("sqn")?,
+                )
+            }
+
+            fn push_rows(rows: &[SubscriberRow]) -> QueryBuilder<'_, $db> {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO subscribers (impi, msisdn, k_sealed, opc_sealed, amf, sqn, created_at) ",
+                );
+                q.push_values(rows, |mut b, row| {
+                    b.push_bind(row.impi.as_str())
+                        .push_bind(row.msisdn.as_ref().map(|m| m.as_str()))
+                        .push_bind(row.k_sealed.as_slice())
+                        .push_bind(row.opc_sealed.as_slice())
+                        .push_bind(amf_to_db(row.amf))
+                        .push_bind(sqn_to_db(row.sqn))
+                        .push_bind(row.created_at.unix_timestamp());
+                });
+                q
+            }
+
+            #[async_trait]
+            impl SubscriberStore for $store {
+                async fn insert(&self, row: &SubscriberRow) -> Result<(), StoreError> {
+                    push_rows(std::slice::from_ref(row))
+                        .build()
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| subscriber_duplicate(e, row))?;
+                    Ok(())
+                }
+
+                async fn insert_all(
+                    &self,
+                    rows: &[SubscriberRow],
+                    progress: &(dyn Fn(usize) + Send + Sync),
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let mut check = DuplicateCheck::default();
+                    for (n, chunk) in rows.chunks(INSERT_CHUNK).enumerate() {
+                        let mut q = QueryBuilder::<$db>::new(
+                            "SELECT impi, msisdn FROM subscribers WHERE impi IN ",
+                        );
+                        q.push_tuples(chunk, |mut b, row| {
+                            b.push_bind(row.impi.as_str());
+                        });
+                        q.push(" OR msisdn IN ");
+                        q.push_tuples(chunk, |mut b, row| {
+                            b.push_bind(row.msisdn.as_ref().map(|m| m.as_str()));
+                        });
+                        for existing in q.build().fetch_all(&mut *tx).await? {
+                            check.existing(existing.try_get("impi")?, existing.try_get("msisdn")?);
+                        }
+                        check.admit(chunk, n * INSERT_CHUNK)?;
+                        push_rows(chunk).build().execute(&mut *tx).await?;
+                        progress(n * INSERT_CHUNK + chunk.len());
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn info(&self, impi: &Impi) -> Result<Option<SubscriberInfo>, StoreError> {
+                    let sql = format!("SELECT {INFO_COLUMNS} FROM subscribers WHERE impi = $1");
+                    sqlx::query(&sql)
+                        .bind(impi.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .as_ref()
+                        .map(info_from_row)
+                        .transpose()
+                }
+
+                async fn list(
+                    &self,
+                    after: Option<&Impi>,
+                    limit: u32,
+                ) -> Result<Vec<SubscriberInfo>, StoreError> {
+                    let sql = format!(
+                        "SELECT {INFO_COLUMNS} FROM subscribers WHERE impi > $1 ORDER BY impi LIMIT $2"
+                    );
+                    sqlx::query(&sql)
+                        .bind(after.map(Impi::as_str).unwrap_or(""))
+                        .bind(i64::from(limit))
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(info_from_row)
+                        .collect()
+                }
+
+                async fn count(&self) -> Result<u64, StoreError> {
+                    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM subscribers")
+                        .fetch_one(&self.pool)
+                        .await?;
+                    Ok(n.unsigned_abs())
+                }
+
+                async fn remove(&self, impi: &Impi) -> Result<bool, StoreError> {
+                    let done = sqlx::query("DELETE FROM subscribers WHERE impi = $1")
+                        .bind(impi.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn sealed_keys(&self, impi: &Impi) -> Result<Option<SealedKeys>, StoreError> {
+                    sqlx::query("SELECT k_sealed, opc_sealed, amf, sqn FROM subscribers WHERE impi = $1")
+                        .bind(impi.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .as_ref()
+                        .map(keys_from_row)
+                        .transpose()
+                }
+
+                async fn advance_sqn(&self, impi: &Impi) -> Result<Option<SealedKeys>, StoreError> {
+                    sqlx::query(NEXT_SQN_SQL)
+                        .bind(impi.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .as_ref()
+                        .map(keys_from_row)
+                        .transpose()
+                }
+
+                async fn raise_sqn(&self, impi: &Impi, at_least: Sqn) -> Result<Option<Sqn>, StoreError> {
+                    let stored: Option<i64> = sqlx::query_scalar(RAISE_SQN_SQL)
+                        .bind(impi.as_str())
+                        .bind(sqn_to_db(at_least))
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    stored.map(sqn_from_db).transpose()
+                }
+            }
+
+            #[async_trait]
+            impl MetaStore for $store {
+                async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+                    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+                        .bind(key)
+                        .fetch_optional(&self.pool)
+                        .await?)
+                }
+
+                async fn get_or_insert(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError> {
+                    sqlx::query("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING")
+                        .bind(key)
+                        .bind(value)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(sqlx::query_scalar("SELECT value FROM meta WHERE key = $1")
+                        .bind(key)
+                        .fetch_one(&self.pool)
+                        .await?)
+                }
+            }
+        };
+    };
+}
+pub(crate) use impl_common_sql;

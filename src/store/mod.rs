@@ -1,0 +1,337 @@
+//! Persistence: one trait per aggregate, one implementation per database (DESIGN.md §3).
+//!
+//! SQLite is the embedded default; PostgreSQL lets several `akaid` processes share state.
+//! Migrations live in `migrations/sqlite/` and `migrations/postgres/`, numbered in lockstep,
+//! and `tests/it/store.rs` runs one conformance suite against both implementations.
+//!
+//! Stores deal in sealed bytes: sealing and unsealing happen above them (in `hss`), so a
+//! store never holds a key in the clear.
+
+mod common;
+mod postgres;
+mod sqlite;
+
+use common::impl_common_sql;
+
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::aka::{Amf, Sqn};
+use crate::ids::{Impi, Msisdn};
+
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{what} {key:?} already exists")]
+    Duplicate { what: &'static str, key: String },
+    #[error("row {index} of the batch: {what} {key:?} already exists")]
+    DuplicateInBatch {
+        index: usize,
+        what: &'static str,
+        key: String,
+    },
+    #[error("database URL {0:?} is not sqlite:// or postgres://")]
+    UnknownScheme(String),
+    #[error("cannot open the database: {0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("cannot bring the database schema up to date: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the database holds a value this version cannot read: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// A subscriber as stored: keys sealed (see `hss`), SQN the last one used.
+#[derive(Debug, Clone)]
+pub struct SubscriberRow {
+    pub impi: Impi,
+    pub msisdn: Option<Msisdn>,
+    pub k_sealed: Vec<u8>,
+    pub opc_sealed: Vec<u8>,
+    pub amf: Amf,
+    pub sqn: Sqn,
+    pub created_at: OffsetDateTime,
+}
+
+/// What may be shown about a subscriber: everything but key material.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubscriberInfo {
+    pub impi: Impi,
+    pub msisdn: Option<Msisdn>,
+    pub amf: Amf,
+    pub sqn: Sqn,
+    pub created_at: OffsetDateTime,
+}
+
+/// A subscriber's sealed keys with the SQN and AMF a vector needs.
+#[derive(Debug, Clone)]
+pub struct SealedKeys {
+    pub k_sealed: Vec<u8>,
+    pub opc_sealed: Vec<u8>,
+    pub amf: Amf,
+    pub sqn: Sqn,
+}
+
+/// Subscriber records (the HSS's database).
+#[async_trait]
+pub trait SubscriberStore: Send + Sync + fmt::Debug {
+    /// Adds one subscriber; an existing IMPI or MSISDN is [`StoreError::Duplicate`].
+    async fn insert(&self, row: &SubscriberRow) -> Result<(), StoreError>;
+
+    /// Adds all rows in one transaction, or none: the first row whose IMPI or MSISDN exists
+    /// already is [`StoreError::DuplicateInBatch`]. `progress` is called with the number of
+    /// rows written so far.
+    async fn insert_all(
+        &self,
+        rows: &[SubscriberRow],
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<(), StoreError>;
+
+    async fn info(&self, impi: &Impi) -> Result<Option<SubscriberInfo>, StoreError>;
+
+    /// Subscribers in IMPI order, starting after `after`.
+    async fn list(
+        &self,
+        after: Option<&Impi>,
+        limit: u32,
+    ) -> Result<Vec<SubscriberInfo>, StoreError>;
+
+    async fn count(&self) -> Result<u64, StoreError>;
+
+    /// Removes a subscriber; `false` if there was none.
+    async fn remove(&self, impi: &Impi) -> Result<bool, StoreError>;
+
+    /// The sealed keys and current SQN, without changing anything.
+    async fn sealed_keys(&self, impi: &Impi) -> Result<Option<SealedKeys>, StoreError>;
+
+    /// Advances the SQN to the next one (SEQ + 1, IND + 1 mod 32; [`Sqn::next`]) in one
+    /// atomic statement and returns it with the sealed keys: concurrent callers, in any
+    /// process, each get a different SQN.
+    async fn advance_sqn(&self, impi: &Impi) -> Result<Option<SealedKeys>, StoreError>;
+
+    /// Raises the SQN to `at_least` if it is lower (it never goes down) and returns the SQN
+    /// stored afterwards; `None` for an unknown IMPI.
+    async fn raise_sqn(&self, impi: &Impi, at_least: Sqn) -> Result<Option<Sqn>, StoreError>;
+}
+
+/// Small values the whole deployment shares (the master-key check value, later the
+/// pseudonym secret).
+#[async_trait]
+pub trait MetaStore: Send + Sync + fmt::Debug {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores `value` unless `key` has one; returns the value stored afterwards, so two
+    /// processes racing to create it agree on one.
+    async fn get_or_insert(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
+}
+
+/// Which database a [`Store`] runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// All aggregates of one database.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub backend: Backend,
+    pub subscribers: Arc<dyn SubscriberStore>,
+    pub meta: Arc<dyn MetaStore>,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://…` or `postgres://…`) and brings the schema up to date.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            let store = Arc::new(SqliteStore::connect(url).await?);
+            store.migrate().await?;
+            Ok(Self {
+                backend: Backend::Sqlite,
+                subscribers: store.clone(),
+                meta: store,
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let store = Arc::new(PgStore::connect(url).await?);
+            store.migrate().await?;
+            Ok(Self::from_pg(store))
+        } else {
+            Err(StoreError::UnknownScheme(redact_url(url)))
+        }
+    }
+
+    pub fn from_pg(store: Arc<PgStore>) -> Self {
+        Self {
+            backend: Backend::Postgres,
+            subscribers: store.clone(),
+            meta: store,
+        }
+    }
+}
+
+/// A database URL with any password replaced, for messages and logs.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // set_password fails only for URLs that cannot have one, which this one has.
+            let _ = parsed.set_password(Some("[redacted]"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        Err(_) => "[unparsable URL]".to_owned(),
+    }
+}
+
+/// The SQN step of [`Sqn::next`] in SQL, for both databases: SEQ + 1 (wrapping at 43 bits)
+/// and IND + 1 mod 32. Both SQLite and PostgreSQL give `<<`, `>>`, `&`, `|` one precedence
+/// level, so every step is parenthesised.
+const NEXT_SQN_SQL: &str = "UPDATE subscribers \
+     SET sqn = ((((sqn >> 5) + 1) & 8796093022207) << 5) | ((sqn + 1) & 31) \
+     WHERE impi = $1 \
+     RETURNING k_sealed, opc_sealed, amf, sqn";
+
+const RAISE_SQN_SQL: &str = "UPDATE subscribers SET sqn = CASE WHEN sqn < $2 THEN $2 ELSE sqn END \
+     WHERE impi = $1 RETURNING sqn";
+
+const INFO_COLUMNS: &str = "impi, msisdn, amf, sqn, created_at";
+
+/// Rows per multi-row INSERT in [`SubscriberStore::insert_all`]: 7 parameters a row stays
+/// well below both databases' parameter limits.
+const INSERT_CHUNK: usize = 500;
+
+fn row_to_info(
+    impi: String,
+    msisdn: Option<String>,
+    amf: i64,
+    sqn: i64,
+    created_at: i64,
+) -> Result<SubscriberInfo, StoreError> {
+    Ok(SubscriberInfo {
+        impi: parse_impi(&impi)?,
+        msisdn: msisdn
+            .map(|m| {
+                m.parse()
+                    .map_err(|e| StoreError::Corrupt(format!("msisdn: {e}")))
+            })
+            .transpose()?,
+        amf: amf_from_db(amf)?,
+        sqn: sqn_from_db(sqn)?,
+        created_at: time_from_db(created_at)?,
+    })
+}
+
+fn parse_impi(text: &str) -> Result<Impi, StoreError> {
+    text.parse()
+        .map_err(|e| StoreError::Corrupt(format!("impi: {e}")))
+}
+
+fn amf_from_db(value: i64) -> Result<Amf, StoreError> {
+    u16::try_from(value)
+        .map(|v| Amf(v.to_be_bytes()))
+        .map_err(|_| StoreError::Corrupt(format!("amf {value} is not 16 bits")))
+}
+
+fn amf_to_db(amf: Amf) -> i64 {
+    i64::from(u16::from_be_bytes(amf.0))
+}
+
+fn sqn_from_db(value: i64) -> Result<Sqn, StoreError> {
+    u64::try_from(value)
+        .ok()
+        .and_then(Sqn::new)
+        .ok_or_else(|| StoreError::Corrupt(format!("sqn {value} is not 48 bits")))
+}
+
+fn sqn_to_db(sqn: Sqn) -> i64 {
+    // 48 bits always fit in i64.
+    sqn.value() as i64
+}
+
+fn time_from_db(value: i64) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::from_unix_timestamp(value)
+        .map_err(|_| StoreError::Corrupt(format!("timestamp {value} is out of range")))
+}
+
+fn sealed_keys(
+    k_sealed: Vec<u8>,
+    opc_sealed: Vec<u8>,
+    amf: i64,
+    sqn: i64,
+) -> Result<SealedKeys, StoreError> {
+    Ok(SealedKeys {
+        k_sealed,
+        opc_sealed,
+        amf: amf_from_db(amf)?,
+        sqn: sqn_from_db(sqn)?,
+    })
+}
+
+/// Maps a unique-constraint violation on `subscribers` to [`StoreError::Duplicate`], naming
+/// the column the database reports.
+fn subscriber_duplicate(err: sqlx::Error, row: &SubscriberRow) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let message = db.message().to_owned() + db.constraint().unwrap_or("");
+            if message.contains("msisdn") {
+                StoreError::Duplicate {
+                    what: "MSISDN",
+                    key: row
+                        .msisdn
+                        .as_ref()
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                }
+            } else {
+                StoreError::Duplicate {
+                    what: "IMPI",
+                    key: row.impi.to_string(),
+                }
+            }
+        }
+        _ => StoreError::Database(err),
+    }
+}
+
+/// Tracks the IMPIs and MSISDNs a batch insert must not collide with: those already in the
+/// database (looked up chunk by chunk) and those of earlier rows of the same batch.
+#[derive(Debug, Default)]
+struct DuplicateCheck {
+    impis: std::collections::HashSet<String>,
+    msisdns: std::collections::HashSet<String>,
+}
+
+impl DuplicateCheck {
+    fn existing(&mut self, impi: String, msisdn: Option<String>) {
+        self.impis.insert(impi);
+        self.msisdns.extend(msisdn);
+    }
+
+    /// Checks `rows` (starting at batch index `offset`) and remembers them.
+    fn admit(&mut self, rows: &[SubscriberRow], offset: usize) -> Result<(), StoreError> {
+        for (i, row) in rows.iter().enumerate() {
+            if !self.impis.insert(row.impi.to_string()) {
+                return Err(StoreError::DuplicateInBatch {
+                    index: offset + i,
+                    what: "IMPI",
+                    key: row.impi.to_string(),
+                });
+            }
+            if let Some(msisdn) = &row.msisdn {
+                if !self.msisdns.insert(msisdn.to_string()) {
+                    return Err(StoreError::DuplicateInBatch {
+                        index: offset + i,
+                        what: "MSISDN",
+                        key: msisdn.to_string(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}

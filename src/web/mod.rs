@@ -1,0 +1,137 @@
+//! Shared HTTP: the application state, the routers of the OP and BSF listeners, and the
+//! health endpoint.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+
+use crate::context::Context;
+
+/// What handlers share; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub ctx: Context,
+}
+
+/// The OP listener's routes.
+pub fn op_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(web_healthz_get))
+        .with_state(state)
+}
+
+/// The BSF listener's routes.
+pub fn bsf_router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(web_healthz_get))
+        .with_state(state)
+}
+
+/// `GET /healthz`: 200 when the database answers, 503 otherwise.
+async fn web_healthz_get(State(state): State<AppState>) -> Response {
+    match state.ctx.store.meta.get("key_check").await {
+        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        Err(err) => {
+            tracing::error!(error = %err, "health check: database unavailable");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"status": "unavailable", "reason": "database"})),
+            )
+                .into_response()
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot listen on {addr} (from {what}): {source}")]
+    Bind {
+        what: &'static str,
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("{0} has no host or port")]
+    NoAddress(&'static str),
+    #[error("server error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Binds the listener for a configured URL (`host:port` of `public_url` or `bsf_url`).
+pub async fn bind(
+    what: &'static str,
+    url: &url::Url,
+) -> Result<tokio::net::TcpListener, ServeError> {
+    let host = url.host_str().ok_or(ServeError::NoAddress(what))?;
+    let port = url
+        .port_or_known_default()
+        .ok_or(ServeError::NoAddress(what))?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    tokio::net::TcpListener::bind((host, port))
+        .await
+        .map_err(|source| ServeError::Bind {
+            what,
+            addr: format!("{host}:{port}"),
+            source,
+        })
+}
+
+/// Runs the OP and BSF listeners until Ctrl-C or SIGTERM.
+pub async fn serve(ctx: Context) -> Result<(), ServeError> {
+    let op = bind("public_url", &ctx.config.public_url).await?;
+    let bsf = bind("bsf_url", &ctx.config.bsf_url).await?;
+    tracing::info!(
+        op = %ctx.config.public_url,
+        bsf = %ctx.config.bsf_url,
+        database = %crate::store::redact_url(&ctx.config.database_url()),
+        master_key = %ctx.key_source,
+        "akaid serving"
+    );
+    let state = AppState { ctx };
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
+    let serve_one = |listener, router: Router| {
+        let mut stop = stop_rx.clone();
+        async move {
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stop.changed().await;
+            })
+            .await
+        }
+    };
+    let op_task = tokio::spawn(serve_one(op, op_router(state.clone())));
+    let bsf_task = tokio::spawn(serve_one(bsf, bsf_router(state)));
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(());
+    for task in [op_task, bsf_task] {
+        task.await.map_err(std::io::Error::other)??;
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
