@@ -54,12 +54,14 @@ pub enum UsimError {
 }
 
 impl UsimState {
-    /// A USIM whose highest accepted SQN is `sqn` (as if it had just accepted it).
+    /// A USIM in use up to `sqn`: every slot holds its SEQ, as after the last 32
+    /// authentications, so no SQN at or below `sqn` is fresh for it. Models a card that is
+    /// ahead of the HSS (say, after the HSS was restored from a backup).
     pub fn at(sqn: Sqn) -> Self {
-        let mut state = Self::default();
-        state.seq_ms[usize::from(sqn.ind())] = sqn.seq();
-        state.highest = sqn.value();
-        state
+        Self {
+            seq_ms: vec![sqn.seq(); SLOTS],
+            highest: sqn.value(),
+        }
     }
 
     /// The highest SQN accepted so far (SQN_MS).

@@ -1,0 +1,12 @@
+//! Integration tests: one binary (STYLE.md rule 8), one module per area.
+//!
+//! PostgreSQL tests run when `AKAID_TEST_POSTGRES_URL` is set (each in its own schema); with
+//! `AKAID_REQUIRE_POSTGRES=1` (as `.ci/run` sets it) a missing database fails them instead.
+//! Tests against `osmo-auc-gen` likewise need `AKAID_REQUIRE_REFERENCE_TOOLS=1` to fail when
+//! the tool is absent.
+
+mod cli;
+mod hss;
+mod osmo;
+mod store;
+mod support;

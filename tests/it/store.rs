@@ -1,0 +1,240 @@
+//! The store conformance suite: the same behaviour from SQLite and PostgreSQL.
+
+use akaid::aka::{Amf, Sqn};
+use akaid::ids::Impi;
+use akaid::store::StoreError;
+
+use crate::support::{TestDb, hss, subscriber};
+
+fn impi(text: &str) -> Impi {
+    text.parse().unwrap()
+}
+
+async fn insert_then_read_back(db: TestDb) {
+    let hss = hss(&db);
+    let mut sub = subscriber("alice@ims.example.org");
+    sub.msisdn = Some("+447700900001".parse().unwrap());
+    sub.amf = Amf([0x12, 0x34]);
+    sub.sqn = Sqn::from_parts(5, 7).unwrap();
+    hss.add(&sub).await.unwrap();
+    let info = db.store.subscribers.info(&sub.impi).await.unwrap().unwrap();
+    assert_eq!(info.impi, sub.impi);
+    assert_eq!(info.msisdn, sub.msisdn);
+    assert_eq!(info.amf, Amf([0x12, 0x34]));
+    assert_eq!(info.sqn, Sqn::from_parts(5, 7).unwrap());
+    assert!(
+        db.store
+            .subscribers
+            .info(&impi("bob@x"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(db.store.subscribers.count().await.unwrap(), 1);
+}
+
+async fn duplicate_impi_or_msisdn_is_refused_and_changes_nothing(db: TestDb) {
+    let hss = hss(&db);
+    let mut a = subscriber("alice@x");
+    a.msisdn = Some("+4411".parse().unwrap());
+    hss.add(&a).await.unwrap();
+    let before = db.store.subscribers.info(&a.impi).await.unwrap();
+
+    let mut again = subscriber("alice@x");
+    again.sqn = Sqn::from_parts(99, 0).unwrap();
+    match hss.add(&again).await {
+        Err(akaid::hss::HssError::Store(StoreError::Duplicate { what: "IMPI", key })) => {
+            assert_eq!(key, "alice@x")
+        }
+        other => panic!("expected a duplicate IMPI, got {other:?}"),
+    }
+    let mut same_phone = subscriber("bob@x");
+    same_phone.msisdn = a.msisdn.clone();
+    match hss.add(&same_phone).await {
+        Err(akaid::hss::HssError::Store(StoreError::Duplicate { what: "MSISDN", .. })) => {}
+        other => panic!("expected a duplicate MSISDN, got {other:?}"),
+    }
+    assert_eq!(db.store.subscribers.info(&a.impi).await.unwrap(), before);
+    assert_eq!(db.store.subscribers.count().await.unwrap(), 1);
+}
+
+async fn list_pages_in_impi_order(db: TestDb) {
+    let hss = hss(&db);
+    for name in ["carol@x", "alice@x", "bob@x", "Dave@x"] {
+        hss.add(&subscriber(name)).await.unwrap();
+    }
+    let first = db.store.subscribers.list(None, 2).await.unwrap();
+    let names: Vec<_> = first.iter().map(|s| s.impi.to_string()).collect();
+    assert_eq!(names, ["Dave@x", "alice@x"], "byte order, upper case first");
+    let rest = db
+        .store
+        .subscribers
+        .list(Some(&first[1].impi), 10)
+        .await
+        .unwrap();
+    let names: Vec<_> = rest.iter().map(|s| s.impi.to_string()).collect();
+    assert_eq!(names, ["bob@x", "carol@x"]);
+}
+
+async fn remove_reports_whether_it_removed(db: TestDb) {
+    let hss = hss(&db);
+    hss.add(&subscriber("alice@x")).await.unwrap();
+    assert!(db.store.subscribers.remove(&impi("alice@x")).await.unwrap());
+    assert!(!db.store.subscribers.remove(&impi("alice@x")).await.unwrap());
+    assert_eq!(db.store.subscribers.count().await.unwrap(), 0);
+}
+
+async fn advance_sqn_steps_seq_and_ind(db: TestDb) {
+    let hss = hss(&db);
+    let mut sub = subscriber("alice@x");
+    sub.sqn = Sqn::from_parts(41, 31).unwrap();
+    hss.add(&sub).await.unwrap();
+    let keys = db
+        .store
+        .subscribers
+        .advance_sqn(&sub.impi)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(keys.sqn, Sqn::from_parts(42, 0).unwrap());
+    assert_eq!(keys.sqn, sub.sqn.next());
+    let keys = db
+        .store
+        .subscribers
+        .advance_sqn(&sub.impi)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(keys.sqn, Sqn::from_parts(43, 1).unwrap());
+    let info = db.store.subscribers.info(&sub.impi).await.unwrap().unwrap();
+    assert_eq!(info.sqn, keys.sqn, "the stored SQN is the last one used");
+    assert!(
+        db.store
+            .subscribers
+            .advance_sqn(&impi("nobody@x"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn advance_sqn_wraps_seq_at_48_bits(db: TestDb) {
+    let hss = hss(&db);
+    let mut sub = subscriber("alice@x");
+    sub.sqn = Sqn::from_parts(akaid::aka::SEQ_MAX, 4).unwrap();
+    hss.add(&sub).await.unwrap();
+    let keys = db
+        .store
+        .subscribers
+        .advance_sqn(&sub.impi)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(keys.sqn, sub.sqn.next());
+    assert_eq!(keys.sqn, Sqn::from_parts(0, 5).unwrap());
+}
+
+async fn raise_sqn_never_lowers(db: TestDb) {
+    let hss = hss(&db);
+    let mut sub = subscriber("alice@x");
+    sub.sqn = Sqn::from_parts(100, 3).unwrap();
+    hss.add(&sub).await.unwrap();
+    let s = &db.store.subscribers;
+    let lower = Sqn::from_parts(50, 9).unwrap();
+    assert_eq!(s.raise_sqn(&sub.impi, lower).await.unwrap(), Some(sub.sqn));
+    let higher = Sqn::from_parts(200, 1).unwrap();
+    assert_eq!(s.raise_sqn(&sub.impi, higher).await.unwrap(), Some(higher));
+    assert_eq!(s.info(&sub.impi).await.unwrap().unwrap().sqn, higher);
+    assert_eq!(s.raise_sqn(&impi("nobody@x"), higher).await.unwrap(), None);
+}
+
+async fn insert_all_stores_everything(db: TestDb) {
+    let hss = hss(&db);
+    let rows: Vec<_> = (0..1234)
+        .map(|i| {
+            let mut sub = subscriber(&format!("user{i:05}@x"));
+            sub.msisdn = Some(format!("+44770{i:06}").parse().unwrap());
+            hss.seal(&sub)
+        })
+        .collect();
+    let seen = std::sync::Mutex::new(Vec::new());
+    hss.add_all(&rows, &|n| seen.lock().unwrap().push(n))
+        .await
+        .unwrap();
+    assert_eq!(db.store.subscribers.count().await.unwrap(), 1234);
+    assert_eq!(*seen.lock().unwrap(), [500, 1000, 1234]);
+    // Sealed keys were stored as sealed and open for their row.
+    let v = hss
+        .vector(&impi("user01233@x"), akaid::aka::Rand([1; 16]))
+        .await
+        .unwrap();
+    assert_eq!(v.sqn, Sqn::default().next());
+}
+
+async fn insert_all_is_all_or_nothing(db: TestDb) {
+    let hss = hss(&db);
+    let mut existing = subscriber("user00700@x");
+    existing.msisdn = Some("+449".parse().unwrap());
+    hss.add(&existing).await.unwrap();
+    let rows: Vec<_> = (0..1000)
+        .map(|i| hss.seal(&subscriber(&format!("user{i:05}@x"))))
+        .collect();
+    match hss.add_all(&rows, &|_| {}).await {
+        Err(akaid::hss::HssError::Store(StoreError::DuplicateInBatch { index, what, key })) => {
+            assert_eq!((index, what, key.as_str()), (700, "IMPI", "user00700@x"));
+        }
+        other => panic!("expected a duplicate at row 700, got {other:?}"),
+    }
+    assert_eq!(
+        db.store.subscribers.count().await.unwrap(),
+        1,
+        "nothing was stored"
+    );
+
+    // A collision inside the batch itself, and one on MSISDN.
+    let mut a = subscriber("a@x");
+    a.msisdn = Some("+4410".parse().unwrap());
+    let mut b = subscriber("b@x");
+    b.msisdn = Some("+4410".parse().unwrap());
+    let rows = [hss.seal(&a), hss.seal(&b)];
+    match hss.add_all(&rows, &|_| {}).await {
+        Err(akaid::hss::HssError::Store(StoreError::DuplicateInBatch {
+            index: 1,
+            what: "MSISDN",
+            ..
+        })) => {}
+        other => panic!("expected an MSISDN collision at row 1, got {other:?}"),
+    }
+    let mut c = subscriber("c@x");
+    c.msisdn = existing.msisdn.clone();
+    match hss.add_all(&[hss.seal(&c)], &|_| {}).await {
+        Err(akaid::hss::HssError::Store(StoreError::DuplicateInBatch {
+            index: 0,
+            what: "MSISDN",
+            ..
+        })) => {}
+        other => panic!("expected an MSISDN collision with the database, got {other:?}"),
+    }
+    assert_eq!(db.store.subscribers.count().await.unwrap(), 1);
+}
+
+async fn meta_get_or_insert_keeps_the_first_value(db: TestDb) {
+    let meta = &db.store.meta;
+    assert_eq!(meta.get("k").await.unwrap(), None);
+    assert_eq!(meta.get_or_insert("k", b"first").await.unwrap(), b"first");
+    assert_eq!(meta.get_or_insert("k", b"second").await.unwrap(), b"first");
+    assert_eq!(meta.get("k").await.unwrap().as_deref(), Some(&b"first"[..]));
+}
+
+crate::on_both_databases!(
+    insert_then_read_back,
+    duplicate_impi_or_msisdn_is_refused_and_changes_nothing,
+    list_pages_in_impi_order,
+    remove_reports_whether_it_removed,
+    advance_sqn_steps_seq_and_ind,
+    advance_sqn_wraps_seq_at_48_bits,
+    raise_sqn_never_lowers,
+    insert_all_stores_everything,
+    insert_all_is_all_or_nothing,
+    meta_get_or_insert_keeps_the_first_value,
+);

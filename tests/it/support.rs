@@ -1,0 +1,174 @@
+//! Test helpers: databases for both backends, test subscribers, the real binary.
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::str::FromStr;
+use std::sync::Arc;
+
+use akaid::clock::SystemClock;
+use akaid::hss::{Hss, NewSubscriber, SubscriberFields};
+use akaid::secret::{Sealer, Secret};
+use akaid::store::{PgStore, SqliteStore, Store};
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+
+/// A database for one test; the SQLite file lives as long as this value.
+pub struct TestDb {
+    pub store: Store,
+    pub sqlite: Option<SqliteStore>,
+    pub pg: Option<PgStore>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub async fn sqlite() -> TestDb {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("akaid.db").display());
+    let store = Store::open(&url).await.unwrap();
+    let raw = SqliteStore::connect(&url).await.unwrap();
+    TestDb {
+        store,
+        sqlite: Some(raw),
+        pg: None,
+        _dir: Some(dir),
+    }
+}
+
+/// A fresh schema in the test PostgreSQL database, or `None` (test skipped) without one.
+pub async fn postgres() -> Option<TestDb> {
+    let Ok(url) = std::env::var("AKAID_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("AKAID_REQUIRE_POSTGRES").is_none(),
+            "AKAID_REQUIRE_POSTGRES is set but AKAID_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipped: set AKAID_TEST_POSTGRES_URL to run PostgreSQL tests");
+        return None;
+    };
+    let schema = fresh_schema(&url).await;
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let store = Arc::new(PgStore::connect_with(options).await.unwrap());
+    store.migrate().await.unwrap();
+    Some(TestDb {
+        store: Store::from_pg(store.clone()),
+        sqlite: None,
+        pg: Some((*store).clone()),
+        _dir: None,
+    })
+}
+
+/// Creates `akaid_test_<unix time>_<random>` and drops such schemas older than an hour, so
+/// runs neither collide nor pile up.
+async fn fresh_schema(url: &str) -> String {
+    let mut admin = PgConnection::connect(url)
+        .await
+        .unwrap_or_else(|e| panic!("AKAID_TEST_POSTGRES_URL: cannot connect: {e}"));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let old: Vec<String> = sqlx::query_scalar(
+        "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'akaid_test_%'",
+    )
+    .fetch_all(&mut admin)
+    .await
+    .unwrap();
+    for name in old {
+        let created: u64 = name
+            .split('_')
+            .nth(2)
+            .and_then(|t| t.parse().ok())
+            .unwrap_or(0);
+        if created + 3600 < now {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .execute(&mut admin)
+                .await;
+        }
+    }
+    let schema = format!("akaid_test_{now}_{:016x}", rand::random::<u64>());
+    sqlx::query(&format!("CREATE SCHEMA {schema}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    schema
+}
+
+pub fn sealer() -> Arc<Sealer> {
+    Arc::new(Sealer::new(&Secret::new([0x5a; 32])))
+}
+
+pub fn hss(db: &TestDb) -> Hss {
+    Hss::new(
+        db.store.subscribers.clone(),
+        sealer(),
+        Arc::new(SystemClock),
+    )
+}
+
+/// TS 35.208 test set 1's K and OPc.
+pub const K: &str = "465b5ce8b199b49faa5f0a2ee238a6bc";
+pub const OPC: &str = "cd63cb71954a9f4e48a5994e37a02baf";
+
+pub fn subscriber(impi: &str) -> NewSubscriber {
+    SubscriberFields {
+        impi,
+        k: K,
+        opc: Some(OPC),
+        ..SubscriberFields::default()
+    }
+    .parse()
+    .unwrap()
+}
+
+/// Runs the real `akaid` binary with `--data-dir dir`.
+pub fn akaid(dir: &Path, args: &[&str]) -> Output {
+    akaid_env(dir, args, &[])
+}
+
+pub fn akaid_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_akaid"));
+    cmd.current_dir(dir)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .args(args)
+        .env_remove("AKAID_MASTER_KEY")
+        .env_remove("AKAID_DATABASE_URL")
+        .env("AKAID_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Runs both backends' versions of each named test body `async fn name(db: TestDb)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::support::sqlite().await).await;
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(db) = $crate::support::postgres().await {
+                        super::$name(db).await;
+                    }
+                }
+            )+
+        }
+    };
+}
