@@ -76,6 +76,15 @@ pub enum SubscriberCommand {
     },
     /// List subscribers (never their keys)
     List,
+    /// Write test subscribers whose keys derive from a seed, as import CSV (test use only)
+    Generate {
+        /// How many subscribers
+        #[arg(long)]
+        count: u64,
+        /// The seed their keys derive from; `akaid ue bench --seed` derives the same keys
+        #[arg(long)]
+        seed: String,
+    },
     /// Show one subscriber (never its keys)
     Show {
         impi: String,

@@ -271,19 +271,18 @@ impl Config {
                 return Err(invalid(format!("{url} must not have a query or fragment")));
             }
         }
-        if let Some(db) = &self.database_url {
-            if !(db.starts_with("sqlite:")
+        if let Some(db) = &self.database_url
+            && !(db.starts_with("sqlite:")
                 || db.starts_with("postgres:")
                 || db.starts_with("postgresql:"))
-            {
-                return Err(ConfigError::Invalid {
-                    field: "database_url",
-                    message: format!(
-                        "{} is not sqlite:// or postgres://",
-                        crate::store::redact_url(db)
-                    ),
-                });
-            }
+        {
+            return Err(ConfigError::Invalid {
+                field: "database_url",
+                message: format!(
+                    "{} is not sqlite:// or postgres://",
+                    crate::store::redact_url(db)
+                ),
+            });
         }
         Ok(())
     }

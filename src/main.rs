@@ -54,8 +54,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     init_tracing(&config)?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    if let Command::Config = cli.command {
-        return Ok(cli::config_show(&config, &mut out)?);
+    // Commands that need no database.
+    match &cli.command {
+        Command::Config => return Ok(cli::config_show(&config, &mut out)?),
+        Command::Subscriber(SubscriberCommand::Generate { count, seed }) => {
+            return Ok(akaid::hss::generate::write_csv(&mut out, seed, *count)?);
+        }
+        _ => {}
     }
     let ctx = Context::open(config, &env).await?;
     match &cli.command {
@@ -63,9 +68,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             drop(out);
             akaid::web::serve(ctx).await?;
         }
+        // Handled above, before the database was opened.
         Command::Config => {}
         Command::Migrate => writeln!(out, "database schema is up to date")?,
         Command::Subscriber(sub) => match sub {
+            SubscriberCommand::Generate { .. } => {}
             SubscriberCommand::Add(args) => cli::subscriber_add(&ctx, args, &mut out).await?,
             SubscriberCommand::Import { file } => {
                 cli::subscriber_import(&ctx, file, &mut out).await?;

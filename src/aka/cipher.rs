@@ -13,26 +13,31 @@ use crate::secret::Secret;
 pub(super) struct Cipher(Milenage);
 
 impl Cipher {
+    #[inline]
     pub(super) fn new(k: &[u8; 16], opc: &[u8; 16]) -> Self {
         Self(Milenage::new_with_opc(*k, *opc))
     }
 
     /// f1: MAC-A over RAND, SQN, AMF.
+    #[inline]
     pub(super) fn f1(&mut self, rand: &[u8; 16], sqn: &[u8; 6], amf: &[u8; 2]) -> [u8; 8] {
         self.0.f1(rand, sqn, amf)
     }
 
     /// f1*: MAC-S over RAND, SQN_MS, AMF (re-synchronisation).
+    #[inline]
     pub(super) fn f1star(&mut self, rand: &[u8; 16], sqn: &[u8; 6], amf: &[u8; 2]) -> [u8; 8] {
         self.0.f1star(rand, sqn, amf)
     }
 
     /// f2 (RES), f3 (CK), f4 (IK), f5 (AK) in one pass.
+    #[inline]
     pub(super) fn f2345(&mut self, rand: &[u8; 16]) -> ([u8; 8], [u8; 16], [u8; 16], [u8; 6]) {
         self.0.f2345(rand)
     }
 
     /// f5*: the anonymity key for re-synchronisation.
+    #[inline]
     pub(super) fn f5star(&mut self, rand: &[u8; 16]) -> [u8; 6] {
         self.0.f5star(rand)
     }

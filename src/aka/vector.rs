@@ -19,6 +19,7 @@ pub struct AuthVector {
 }
 
 /// Computes the vector for `sqn`. The caller has already advanced the stored SQN to `sqn`.
+#[inline]
 pub fn generate_vector(keys: &SubscriberKeys, rand: Rand, sqn: Sqn, amf: Amf) -> AuthVector {
     let mut m = Cipher::new(keys.k.expose(), keys.opc.expose());
     let (xres, ck, ik, ak) = m.f2345(&rand.0);

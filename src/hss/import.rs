@@ -135,13 +135,13 @@ pub fn parse_csv(
                 format!("{} appears earlier in the file", subscriber.impi),
             )));
         }
-        if let Some(msisdn) = &subscriber.msisdn {
-            if !msisdns.insert(msisdn.clone()) {
-                return Err(row_error(FieldError::new(
-                    "msisdn",
-                    format!("{msisdn} appears earlier in the file"),
-                )));
-            }
+        if let Some(msisdn) = &subscriber.msisdn
+            && !msisdns.insert(msisdn.clone())
+        {
+            return Err(row_error(FieldError::new(
+                "msisdn",
+                format!("{msisdn} appears earlier in the file"),
+            )));
         }
         rows.push(ImportRow { line, subscriber });
         on_row(reader.position().byte());

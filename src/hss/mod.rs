@@ -5,6 +5,7 @@
 //! The cryptography is in the pure `aka` module; this module adds the database and the
 //! master key.
 
+pub mod generate;
 pub mod import;
 
 use std::sync::Arc;

@@ -322,14 +322,14 @@ impl DuplicateCheck {
                     key: row.impi.to_string(),
                 });
             }
-            if let Some(msisdn) = &row.msisdn {
-                if !self.msisdns.insert(msisdn.to_string()) {
-                    return Err(StoreError::DuplicateInBatch {
-                        index: offset + i,
-                        what: "MSISDN",
-                        key: msisdn.to_string(),
-                    });
-                }
+            if let Some(msisdn) = &row.msisdn
+                && !self.msisdns.insert(msisdn.to_string())
+            {
+                return Err(StoreError::DuplicateInBatch {
+                    index: offset + i,
+                    what: "MSISDN",
+                    key: msisdn.to_string(),
+                });
             }
         }
         Ok(())

@@ -5,6 +5,8 @@
 //! Tests against `osmo-auc-gen` likewise need `AKAID_REQUIRE_REFERENCE_TOOLS=1` to fail when
 //! the tool is absent.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 mod hss;
 mod osmo;

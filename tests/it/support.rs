@@ -63,10 +63,9 @@ async fn fresh_schema(url: &str) -> String {
     let mut admin = PgConnection::connect(url)
         .await
         .unwrap_or_else(|e| panic!("AKAID_TEST_POSTGRES_URL: cannot connect: {e}"));
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = akaid::clock::Clock::now(&akaid::clock::SystemClock)
+        .unix_timestamp()
+        .unsigned_abs();
     let old: Vec<String> = sqlx::query_scalar(
         "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'akaid_test_%'",
     )
