@@ -53,6 +53,80 @@ pub enum Command {
     /// The HSS's vector functions, as osmo-auc-gen offers them
     #[command(subcommand)]
     Hss(HssCommand),
+    /// NAFs allowed to fetch keys on Zn
+    #[command(subcommand)]
+    Naf(NafCommand),
+    /// The software handset: bootstrap against a BSF, load-test one
+    #[command(subcommand)]
+    Ue(UeCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum NafCommand {
+    /// Register a NAF; prints its Zn bearer secret once (only its hash is stored)
+    Add {
+        /// The NAF's FQDN (the host of its public URL)
+        fqdn: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// List registered NAFs
+    List,
+    /// Remove a NAF; its secret stops working at once
+    Remove { fqdn: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UeCommand {
+    /// Bootstrap with a BSF over Ub as a handset would; prints the B-TID and lifetime
+    Bootstrap(UeBootstrapArgs),
+    /// Load-test a BSF with handsets from `subscriber generate --seed`
+    Bench(UeBenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UeBootstrapArgs {
+    /// The BSF's URL
+    #[arg(long, default_value = "http://127.0.0.1:8081/")]
+    pub bsf: url::Url,
+    /// The handset's IMPI
+    #[arg(long)]
+    pub impi: String,
+    /// The USIM's K, 32 hex digits
+    #[arg(long)]
+    pub k: String,
+    /// The USIM's OPc, 32 hex digits
+    #[arg(long)]
+    pub opc: String,
+    /// File keeping the USIM's SQN state between runs [default: none, a fresh USIM]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Also derive Ks_NAF for this NAF FQDN (Ua over plain HTTP)
+    #[arg(long, value_name = "FQDN")]
+    pub naf: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UeBenchArgs {
+    /// The BSF's URL
+    #[arg(long, default_value = "http://127.0.0.1:8081/")]
+    pub bsf: url::Url,
+    /// The seed given to `akaid subscriber generate`
+    #[arg(long)]
+    pub seed: String,
+    /// How many of the generated subscribers to use
+    #[arg(long, default_value_t = 1000)]
+    pub subscribers: u64,
+    /// Bootstraps in flight at once
+    #[arg(long, default_value_t = 32)]
+    pub concurrency: usize,
+    /// Seconds to run
+    #[arg(long, default_value_t = 10)]
+    pub duration: u64,
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +260,12 @@ pub enum CommandError {
     },
     #[error("cannot write output: {0}")]
     Write(#[from] std::io::Error),
+    #[error(transparent)]
+    Ue(#[from] crate::ue::ub::UeError),
+    #[error(transparent)]
+    UeState(#[from] crate::ue::state::StateError),
+    #[error("no NAF {0} is registered")]
+    UnknownNaf(String),
 }
 
 fn parse_impi(text: &str) -> Result<Impi, CommandError> {
@@ -211,8 +291,12 @@ pub fn config_show(config: &Config, out: &mut dyn Write) -> Result<(), CommandEr
     Ok(())
 }
 
+/// The value as it would be written in akaid.toml: numbers bare, the rest quoted.
 fn toml_string(value: &str) -> String {
-    toml::Value::String(value.to_owned()).to_string()
+    match value.parse::<u64>() {
+        Ok(n) => n.to_string(),
+        Err(_) => toml::Value::String(value.to_owned()).to_string(),
+    }
 }
 
 /// `akaid subscriber add`
@@ -474,5 +558,137 @@ pub async fn hss_resync(
             "SQN:\t{stored} (stored; the next vector uses the one after)"
         )?;
     }
+    Ok(())
+}
+
+/// `akaid naf add FQDN`: the secret is shown once; only its SHA-256 is stored.
+pub async fn naf_add(
+    ctx: &Context,
+    fqdn: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let naf_id = crate::gba::NafId::new(fqdn, crate::gba::UaProtocolId::HTTP_DIGEST)
+        .map_err(|e| FieldError::new("fqdn", e.to_string()))?;
+    let secret = crate::gba::zn::new_secret();
+    ctx.store
+        .nafs
+        .insert(&crate::store::NafRow {
+            fqdn: naf_id.fqdn().to_owned(),
+            secret_hash: crate::gba::zn::secret_hash(secret.expose()),
+            created_at: ctx.clock.now(),
+        })
+        .await?;
+    if json {
+        let doc = json!({"fqdn": naf_id.fqdn(), "secret": secret.expose()});
+        writeln!(out, "{doc}")?;
+    } else {
+        writeln!(out, "NAF:     {}", naf_id.fqdn())?;
+        writeln!(out, "secret:  {}", secret.expose())?;
+        writeln!(
+            out,
+            "(shown once: give it to the NAF as its Zn bearer secret, zn_secret)"
+        )?;
+    }
+    Ok(())
+}
+
+/// `akaid naf list`
+pub async fn naf_list(ctx: &Context, out: &mut dyn Write) -> Result<(), CommandError> {
+    for naf in ctx.store.nafs.list().await? {
+        writeln!(out, "{}\t{}", naf.fqdn, rfc3339(naf.created_at))?;
+    }
+    Ok(())
+}
+
+/// `akaid naf remove FQDN`
+pub async fn naf_remove(
+    ctx: &Context,
+    fqdn: &str,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let fqdn = fqdn.to_ascii_lowercase();
+    if ctx.store.nafs.remove(&fqdn).await? {
+        writeln!(out, "removed {fqdn}")?;
+        Ok(())
+    } else {
+        Err(CommandError::UnknownNaf(fqdn))
+    }
+}
+
+/// `akaid ue bootstrap`: runs Ub as a handset, keeping the USIM state in `--state`.
+pub async fn ue_bootstrap(args: &UeBootstrapArgs, out: &mut dyn Write) -> Result<(), CommandError> {
+    use crate::ue::ub::{Handset, UbClient};
+    let fields = SubscriberFields {
+        impi: &args.impi,
+        k: &args.k,
+        opc: Some(&args.opc),
+        ..SubscriberFields::default()
+    }
+    .parse()?;
+    let usim = match &args.state {
+        Some(path) => crate::ue::state::load(path)?,
+        None => crate::aka::UsimState::default(),
+    };
+    let mut handset = Handset {
+        impi: fields.impi,
+        keys: fields.keys,
+        usim,
+    };
+    let result = UbClient::new()?.bootstrap(&args.bsf, &mut handset).await;
+    // The USIM's state changes even when the bootstrap fails later (an accepted SQN stays
+    // accepted), so it is saved either way.
+    if let Some(path) = &args.state {
+        crate::ue::state::save(path, &handset.usim)?;
+    }
+    let done = result?;
+    let ks_naf = match &args.naf {
+        Some(fqdn) => {
+            let naf_id = crate::gba::NafId::new(fqdn, crate::gba::UaProtocolId::HTTP_DIGEST)
+                .map_err(|e| FieldError::new("naf", e.to_string()))?;
+            Some(crate::gba::ks_naf(
+                &done.ks,
+                &done.rand,
+                handset.impi.as_str(),
+                &naf_id,
+            ))
+        }
+        None => None,
+    };
+    use base64::Engine as _;
+    let b64 = |k: &crate::gba::KsNaf| base64::engine::general_purpose::STANDARD.encode(k.expose());
+    if args.json {
+        let doc = json!({
+            "btid": done.btid.as_str(),
+            "lifetime": rfc3339(done.lifetime),
+            "ksNaf": ks_naf.as_ref().map(b64),
+            "naf": args.naf,
+        });
+        writeln!(out, "{doc}")?;
+    } else {
+        writeln!(out, "B-TID:     {}", done.btid)?;
+        writeln!(out, "lifetime:  {}", rfc3339(done.lifetime))?;
+        if let (Some(key), Some(fqdn)) = (&ks_naf, &args.naf) {
+            writeln!(
+                out,
+                "Ks_NAF:    {} (for {fqdn}, Ua over HTTP; base64, the Ua password)",
+                b64(key)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `akaid ue bench`
+pub async fn ue_bench(args: &UeBenchArgs, out: &mut dyn Write) -> Result<(), CommandError> {
+    let report = crate::ue::bench::run(crate::ue::bench::BenchSettings {
+        bsf: args.bsf.clone(),
+        seed: args.seed.clone(),
+        subscribers: args.subscribers,
+        concurrency: args.concurrency,
+        duration: std::time::Duration::from_secs(args.duration),
+    })
+    .await?;
+    write!(out, "{report}")?;
     Ok(())
 }

@@ -13,6 +13,8 @@ use std::str::FromStr;
 use serde::Deserialize;
 use url::Url;
 
+use crate::secret::Secret;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
@@ -45,7 +47,73 @@ macro_rules! env_value_from_str {
         }
     )*};
 }
-env_value_from_str!(String, PathBuf, Url, u32, u64, bool, LogFormat);
+env_value_from_str!(String, PathBuf, Url, u32, u64, bool, LogFormat, Roles);
+
+impl EnvValue for SecretString {
+    fn from_env(text: &str) -> Result<Self, String> {
+        Ok(SecretString(Secret::new(text.to_owned())))
+    }
+}
+
+/// A configured secret: redacted in `Debug` and in `akaid config`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct SecretString(#[serde(deserialize_with = "secret_string")] pub Secret<String>);
+
+fn secret_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Secret<String>, D::Error> {
+    String::deserialize(d).map(Secret::new)
+}
+
+impl fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// Which network functions a process runs (DESIGN.md §1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub struct Roles {
+    pub op: bool,
+    pub bsf: bool,
+}
+
+impl FromStr for Roles {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut roles = Roles {
+            op: false,
+            bsf: false,
+        };
+        for part in s.split(',').map(str::trim) {
+            match part {
+                "op" => roles.op = true,
+                "bsf" => roles.bsf = true,
+                other => return Err(format!("{other:?} is not a role (op, bsf)")),
+            }
+        }
+        Ok(roles)
+    }
+}
+
+impl TryFrom<String> for Roles {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl fmt::Display for Roles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = [(self.op, "op"), (self.bsf, "bsf")]
+            .into_iter()
+            .filter_map(|(on, name)| on.then_some(name))
+            .collect();
+        f.write_str(&names.join(","))
+    }
+}
 
 impl<T: EnvValue> EnvValue for Option<T> {
     fn from_env(text: &str) -> Result<Self, String> {
@@ -148,6 +216,23 @@ config_fields! {
     log: String = "info".to_owned();
     /// Log line format: `text` or `json`.
     log_format: LogFormat = LogFormat::Text;
+    /// Which roles this process runs: `op,bsf` (both, the default), `op` or `bsf`. An OP
+    /// without the BSF reaches it over Zn at bsf_url with zn_secret.
+    roles: Roles = Roles { op: true, bsf: true };
+    /// Seconds a Ub challenge stays answerable (TS 24.109 §4.4); later answers get a fresh
+    /// challenge with stale=true.
+    ub_challenge_ttl_secs: u64 = 30;
+    /// Seconds a bootstrapping session (B-TID and its keys) lives (TS 33.220 §4.5.2).
+    bootstrap_lifetime_secs: u64 = 3600;
+    /// Ub challenges one IMPI may get per minute, counted in the database so that all
+    /// processes share the budget; 0 means no limit.
+    ub_limit_per_impi: u64 = 30;
+    /// Ub requests one client address may make per second, counted in each process; 0 means
+    /// no limit. Generous by default: handsets share addresses behind carrier NAT.
+    ub_limit_per_ip: u64 = 500;
+    /// The bearer secret this OP presents on Zn when the BSF runs in another process (from
+    /// `akaid naf add` on the BSF's database). Not needed when one process runs both roles.
+    zn_secret: Option<SecretString> = None;
 }
 
 fn default_url(text: &str) -> Url {
@@ -200,6 +285,27 @@ impl DisplayValue for Option<String> {
         self.as_deref()
             .map(crate::store::redact_url)
             .unwrap_or_default()
+    }
+}
+
+impl DisplayValue for Roles {
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl DisplayValue for u64 {
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl DisplayValue for Option<SecretString> {
+    fn show(&self) -> String {
+        match self {
+            Some(_) => "[redacted]".to_owned(),
+            None => String::new(),
+        }
     }
 }
 

@@ -114,6 +114,41 @@ impl Context {
     }
 }
 
+impl Context {
+    /// The BSF service over this deployment, set up from the configuration.
+    pub fn bsf(&self) -> crate::gba::bsf::Bsf {
+        let c = &self.config;
+        crate::gba::bsf::Bsf::new(
+            self.hss.clone(),
+            self.store.clone(),
+            self.sealer.clone(),
+            self.clock.clone(),
+            crate::gba::bsf::BsfSettings {
+                host: c.bsf_url.host_str().unwrap_or_default().to_owned(),
+                challenge_ttl: time::Duration::seconds(
+                    i64::try_from(c.ub_challenge_ttl_secs).unwrap_or(i64::MAX),
+                ),
+                lifetime: time::Duration::seconds(
+                    i64::try_from(c.bootstrap_lifetime_secs).unwrap_or(i64::MAX),
+                ),
+                limit_per_impi: c.ub_limit_per_impi,
+                limit_per_ip: c.ub_limit_per_ip,
+            },
+        )
+    }
+
+    /// Replaces the clock (tests fix time with [`crate::clock::FixedClock`]).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.hss = Hss::new(
+            self.store.subscribers.clone(),
+            self.sealer.clone(),
+            clock.clone(),
+        );
+        self.clock = clock;
+        self
+    }
+}
+
 fn create_private_dir(path: &Path) -> Result<(), OpenError> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);

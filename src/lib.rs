@@ -13,6 +13,8 @@ pub mod clock;
 pub mod config;
 /// Opening a deployment: database, master key and key check, services.
 pub mod context;
+/// GBA (TS 33.220): pure Digest AKA, Ks_NAF, B-TID and Ub body; the BSF's Ub and Zn handlers.
+pub mod gba;
 /// The HSS role: provisioning, vectors with the atomic SQN step, resync, CSV import.
 pub mod hss;
 /// Identifier types: IMPI, MSISDN.
@@ -21,6 +23,8 @@ pub mod ids;
 pub mod secret;
 /// Persistence: one trait per aggregate, SQLite and PostgreSQL implementations.
 pub mod store;
+/// The software handset: USIM state file, Ub client, load generator.
+pub mod ue;
 /// Shared HTTP: state, routers, health.
 pub mod web;
 

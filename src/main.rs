@@ -6,7 +6,7 @@ use std::io::Write;
 use anyhow::Context as _;
 use clap::Parser;
 
-use akaid::cli::{self, Cli, Command, HssCommand, SubscriberCommand};
+use akaid::cli::{self, Cli, Command, HssCommand, NafCommand, SubscriberCommand, UeCommand};
 use akaid::config::{Config, LogFormat};
 use akaid::context::Context;
 
@@ -60,6 +60,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Subscriber(SubscriberCommand::Generate { count, seed }) => {
             return Ok(akaid::hss::generate::write_csv(&mut out, seed, *count)?);
         }
+        Command::Ue(UeCommand::Bootstrap(args)) => {
+            return Ok(cli::ue_bootstrap(args, &mut out).await?);
+        }
+        Command::Ue(UeCommand::Bench(args)) => return Ok(cli::ue_bench(args, &mut out).await?),
         _ => {}
     }
     let ctx = Context::open(config, &env).await?;
@@ -69,7 +73,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             akaid::web::serve(ctx).await?;
         }
         // Handled above, before the database was opened.
-        Command::Config => {}
+        Command::Config | Command::Ue(_) => {}
+        Command::Naf(naf) => match naf {
+            NafCommand::Add { fqdn, json } => cli::naf_add(&ctx, fqdn, *json, &mut out).await?,
+            NafCommand::List => cli::naf_list(&ctx, &mut out).await?,
+            NafCommand::Remove { fqdn } => cli::naf_remove(&ctx, fqdn, &mut out).await?,
+        },
         Command::Migrate => writeln!(out, "database schema is up to date")?,
         Command::Subscriber(sub) => match sub {
             SubscriberCommand::Generate { .. } => {}

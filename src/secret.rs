@@ -26,6 +26,11 @@ impl<T: Zeroize> Secret<T> {
     pub fn expose(&self) -> &T {
         &self.0
     }
+
+    /// The secret value, to fill in place (so no copy is left behind).
+    pub fn expose_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
 }
 
 impl<T: Zeroize> fmt::Debug for Secret<T> {

@@ -31,9 +31,8 @@ fn derive(seed: &str, label: &[u8], index: u64) -> Secret<[u8; 16]> {
     mac.update(label);
     mac.update(&index.to_be_bytes());
     let full = Secret::new(<[u8; 32]>::from(mac.finalize().into_bytes()));
-    let mut out = [0u8; 16];
-    out.copy_from_slice(&full.expose()[..16]);
-    let out = Secret::new(out);
+    let mut out = Secret::new([0u8; 16]);
+    out.expose_mut().copy_from_slice(&full.expose()[..16]);
     out
 }
 

@@ -15,8 +15,10 @@ macro_rules! impl_common_sql {
                 DuplicateCheck, INFO_COLUMNS, INSERT_CHUNK, MetaStore, NEXT_SQN_SQL,
                 RAISE_SQN_SQL, SealedKeys, StoreError, SubscriberInfo, SubscriberRow,
                 SubscriberStore, amf_to_db, row_to_info, sealed_keys, sqn_from_db, sqn_to_db,
-                subscriber_duplicate,
+                subscriber_duplicate, BootstrapRow, BootstrapStore, ChallengeRow, ChallengeStore,
+                NafRow, NafStore, RateStore, parse_impi, rand_from_db, time_from_db,
             };
+            use time::OffsetDateTime;
 
             fn info_from_row(row: &$row) -> Result<SubscriberInfo, StoreError> {
                 row_to_info(
@@ -186,6 +188,199 @@ macro_rules! impl_common_sql {
                         .bind(key)
                         .fetch_one(&self.pool)
                         .await?)
+                }
+            }
+            fn challenge_from_row(row: &$row) -> Result<ChallengeRow, StoreError> {
+                Ok(ChallengeRow {
+                    nonce: row.try_get("nonce")?,
+                    impi: row.try_get("impi")?,
+                    opaque: row.try_get("opaque")?,
+                    secrets_sealed: row.try_get("secrets_sealed")?,
+                    expires_at: time_from_db(row.try_get("expires_at")?)?,
+                })
+            }
+
+            #[async_trait]
+            impl ChallengeStore for $store {
+                async fn insert(&self, row: &ChallengeRow) -> Result<(), StoreError> {
+                    sqlx::query(
+                        "INSERT INTO ub_challenges (nonce, impi, opaque, secrets_sealed, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&row.nonce)
+                    .bind(&row.impi)
+                    .bind(&row.opaque)
+                    .bind(row.secrets_sealed.as_deref())
+                    .bind(row.expires_at.unix_timestamp())
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(())
+                }
+
+                async fn take(&self, nonce: &str) -> Result<Option<ChallengeRow>, StoreError> {
+                    sqlx::query(
+                        "DELETE FROM ub_challenges WHERE nonce = $1 \
+                         RETURNING nonce, impi, opaque, secrets_sealed, expires_at",
+                    )
+                    .bind(nonce)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(challenge_from_row)
+                    .transpose()
+                }
+
+                async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+                    let done = sqlx::query("DELETE FROM ub_challenges WHERE expires_at < $1")
+                        .bind(before.unix_timestamp())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
+                }
+            }
+
+            fn bootstrap_from_row(row: &$row) -> Result<BootstrapRow, StoreError> {
+                Ok(BootstrapRow {
+                    btid: row.try_get("btid")?,
+                    impi: parse_impi(&row.try_get::<String, _>("impi")?)?,
+                    rand: rand_from_db(row.try_get("rand")?)?,
+                    ks_sealed: row.try_get("ks_sealed")?,
+                    created_at: time_from_db(row.try_get("created_at")?)?,
+                    expires_at: time_from_db(row.try_get("expires_at")?)?,
+                })
+            }
+
+            #[async_trait]
+            impl BootstrapStore for $store {
+                async fn insert_superseding(&self, row: &BootstrapRow) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    // The DELETE comes first so the transaction takes the write lock at once.
+                    sqlx::query("DELETE FROM bootstrap_sessions WHERE impi = $1")
+                        .bind(row.impi.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query(
+                        "INSERT INTO bootstrap_sessions \
+                         (btid, impi, rand, ks_sealed, created_at, expires_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(&row.btid)
+                    .bind(row.impi.as_str())
+                    .bind(&row.rand[..])
+                    .bind(&row.ks_sealed)
+                    .bind(row.created_at.unix_timestamp())
+                    .bind(row.expires_at.unix_timestamp())
+                    .execute(&mut *tx)
+                    .await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn get(&self, btid: &str) -> Result<Option<BootstrapRow>, StoreError> {
+                    sqlx::query(
+                        "SELECT btid, impi, rand, ks_sealed, created_at, expires_at \
+                         FROM bootstrap_sessions WHERE btid = $1",
+                    )
+                    .bind(btid)
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(bootstrap_from_row)
+                    .transpose()
+                }
+
+                async fn for_impi(&self, impi: &Impi) -> Result<Vec<BootstrapRow>, StoreError> {
+                    sqlx::query(
+                        "SELECT btid, impi, rand, ks_sealed, created_at, expires_at \
+                         FROM bootstrap_sessions WHERE impi = $1 ORDER BY created_at DESC",
+                    )
+                    .bind(impi.as_str())
+                    .fetch_all(&self.pool)
+                    .await?
+                    .iter()
+                    .map(bootstrap_from_row)
+                    .collect()
+                }
+
+                async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+                    let done = sqlx::query("DELETE FROM bootstrap_sessions WHERE expires_at < $1")
+                        .bind(before.unix_timestamp())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
+                }
+            }
+
+            fn naf_from_row(row: &$row) -> Result<NafRow, StoreError> {
+                Ok(NafRow {
+                    fqdn: row.try_get("fqdn")?,
+                    secret_hash: row.try_get("secret_hash")?,
+                    created_at: time_from_db(row.try_get("created_at")?)?,
+                })
+            }
+
+            #[async_trait]
+            impl NafStore for $store {
+                async fn insert(&self, row: &NafRow) -> Result<(), StoreError> {
+                    sqlx::query("INSERT INTO nafs (fqdn, secret_hash, created_at) VALUES ($1, $2, $3)")
+                        .bind(&row.fqdn)
+                        .bind(&row.secret_hash)
+                        .bind(row.created_at.unix_timestamp())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(|e| match &e {
+                            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                                StoreError::Duplicate { what: "NAF", key: row.fqdn.clone() }
+                            }
+                            _ => StoreError::Database(e),
+                        })?;
+                    Ok(())
+                }
+
+                async fn by_secret_hash(&self, hash: &[u8]) -> Result<Option<NafRow>, StoreError> {
+                    sqlx::query("SELECT fqdn, secret_hash, created_at FROM nafs WHERE secret_hash = $1")
+                        .bind(hash)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .as_ref()
+                        .map(naf_from_row)
+                        .transpose()
+                }
+
+                async fn list(&self) -> Result<Vec<NafRow>, StoreError> {
+                    sqlx::query("SELECT fqdn, secret_hash, created_at FROM nafs ORDER BY fqdn")
+                        .fetch_all(&self.pool)
+                        .await?
+                        .iter()
+                        .map(naf_from_row)
+                        .collect()
+                }
+
+                async fn remove(&self, fqdn: &str) -> Result<bool, StoreError> {
+                    let done = sqlx::query("DELETE FROM nafs WHERE fqdn = $1")
+                        .bind(fqdn)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+            }
+
+            #[async_trait]
+            impl RateStore for $store {
+                async fn hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError> {
+                    let count: i64 = sqlx::query_scalar(
+                        "INSERT INTO rate_counters (key, window_start, count) VALUES ($1, $2, 1) \
+                         ON CONFLICT (key) DO UPDATE SET \
+                           count = CASE WHEN rate_counters.window_start = excluded.window_start \
+                                        THEN rate_counters.count + 1 ELSE 1 END, \
+                           window_start = excluded.window_start \
+                         RETURNING count",
+                    )
+                    .bind(key)
+                    .bind(window_start)
+                    .fetch_one(&self.pool)
+                    .await?;
+                    Ok(count.unsigned_abs())
                 }
             }
         };

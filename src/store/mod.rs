@@ -131,6 +131,87 @@ pub trait MetaStore: Send + Sync + fmt::Debug {
     async fn get_or_insert(&self, key: &str, value: &[u8]) -> Result<Vec<u8>, StoreError>;
 }
 
+/// An outstanding Ub challenge (TS 24.109 §4.4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChallengeRow {
+    /// base64(RAND ‖ AUTN): the Digest nonce, and the key.
+    pub nonce: String,
+    /// The IMPI the challenge was issued to, as the handset sent it (it may be unknown).
+    pub impi: String,
+    pub opaque: String,
+    /// XRES ‖ CK ‖ IK, sealed for ("ub_challenges", "secrets", nonce); `None` for the decoy
+    /// an unknown IMPI gets.
+    pub secrets_sealed: Option<Vec<u8>>,
+    pub expires_at: OffsetDateTime,
+}
+
+/// Ub challenges, single use: whichever process takes one answers it.
+#[async_trait]
+pub trait ChallengeStore: Send + Sync + fmt::Debug {
+    async fn insert(&self, row: &ChallengeRow) -> Result<(), StoreError>;
+
+    /// Removes the challenge and returns it, expired or not; a second take finds nothing.
+    async fn take(&self, nonce: &str) -> Result<Option<ChallengeRow>, StoreError>;
+
+    /// Deletes challenges that expired before `before`; returns how many.
+    async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// A bootstrapping session (TS 33.220 §4.5.2): B-TID, IMPI, RAND and Ks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootstrapRow {
+    pub btid: String,
+    pub impi: Impi,
+    pub rand: [u8; 16],
+    /// Ks = CK ‖ IK, sealed for ("bootstrap_sessions", "ks", btid).
+    pub ks_sealed: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait BootstrapStore: Send + Sync + fmt::Debug {
+    /// Stores a session and removes the IMPI's earlier ones: a new bootstrap supersedes them.
+    async fn insert_superseding(&self, row: &BootstrapRow) -> Result<(), StoreError>;
+
+    async fn get(&self, btid: &str) -> Result<Option<BootstrapRow>, StoreError>;
+
+    /// The IMPI's sessions, newest first.
+    async fn for_impi(&self, impi: &Impi) -> Result<Vec<BootstrapRow>, StoreError>;
+
+    /// Deletes sessions that expired before `before`; returns how many.
+    async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// A NAF registered for Zn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NafRow {
+    pub fqdn: String,
+    /// SHA-256 of its bearer secret (a 256-bit random value, so a plain hash suffices).
+    pub secret_hash: Vec<u8>,
+    pub created_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait NafStore: Send + Sync + fmt::Debug {
+    /// Registers a NAF; an existing FQDN is [`StoreError::Duplicate`].
+    async fn insert(&self, row: &NafRow) -> Result<(), StoreError>;
+
+    async fn by_secret_hash(&self, hash: &[u8]) -> Result<Option<NafRow>, StoreError>;
+
+    async fn list(&self) -> Result<Vec<NafRow>, StoreError>;
+
+    async fn remove(&self, fqdn: &str) -> Result<bool, StoreError>;
+}
+
+/// Fixed-window counters that every process shares (abuse limits per IMPI, per client).
+#[async_trait]
+pub trait RateStore: Send + Sync + fmt::Debug {
+    /// Counts one event for `key` in the window starting at `window_start` (unix seconds)
+    /// and returns the events counted in that window so far, this one included.
+    async fn hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError>;
+}
+
 /// Which database a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -144,6 +225,10 @@ pub struct Store {
     pub backend: Backend,
     pub subscribers: Arc<dyn SubscriberStore>,
     pub meta: Arc<dyn MetaStore>,
+    pub challenges: Arc<dyn ChallengeStore>,
+    pub bootstraps: Arc<dyn BootstrapStore>,
+    pub nafs: Arc<dyn NafStore>,
+    pub rates: Arc<dyn RateStore>,
 }
 
 impl Store {
@@ -152,11 +237,7 @@ impl Store {
         if url.starts_with("sqlite:") {
             let store = Arc::new(SqliteStore::connect(url).await?);
             store.migrate().await?;
-            Ok(Self {
-                backend: Backend::Sqlite,
-                subscribers: store.clone(),
-                meta: store,
-            })
+            Ok(Self::from_sqlite(store))
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let store = Arc::new(PgStore::connect(url).await?);
             store.migrate().await?;
@@ -166,11 +247,27 @@ impl Store {
         }
     }
 
+    pub fn from_sqlite(store: Arc<SqliteStore>) -> Self {
+        Self {
+            backend: Backend::Sqlite,
+            subscribers: store.clone(),
+            meta: store.clone(),
+            challenges: store.clone(),
+            bootstraps: store.clone(),
+            nafs: store.clone(),
+            rates: store,
+        }
+    }
+
     pub fn from_pg(store: Arc<PgStore>) -> Self {
         Self {
             backend: Backend::Postgres,
             subscribers: store.clone(),
-            meta: store,
+            meta: store.clone(),
+            challenges: store.clone(),
+            bootstraps: store.clone(),
+            nafs: store.clone(),
+            rates: store,
         }
     }
 }
@@ -256,6 +353,11 @@ fn sqn_to_db(sqn: Sqn) -> i64 {
 fn time_from_db(value: i64) -> Result<OffsetDateTime, StoreError> {
     OffsetDateTime::from_unix_timestamp(value)
         .map_err(|_| StoreError::Corrupt(format!("timestamp {value} is out of range")))
+}
+
+fn rand_from_db(bytes: Vec<u8>) -> Result<[u8; 16], StoreError> {
+    <[u8; 16]>::try_from(bytes.as_slice())
+        .map_err(|_| StoreError::Corrupt(format!("rand of {} bytes", bytes.len())))
 }
 
 fn sealed_keys(

@@ -9,11 +9,26 @@ use axum::{Json, Router};
 use serde_json::json;
 
 use crate::context::Context;
+use crate::gba::bsf::{Bsf, bsf_bootstrap_get, bsf_zn_post};
 
 /// What handlers share; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub ctx: Context,
+    pub bsf: Bsf,
+}
+
+impl AppState {
+    pub fn new(ctx: Context) -> Self {
+        let bsf = ctx.bsf();
+        Self { ctx, bsf }
+    }
+}
+
+impl axum::extract::FromRef<AppState> for Bsf {
+    fn from_ref(state: &AppState) -> Self {
+        state.bsf.clone()
+    }
 }
 
 /// The OP listener's routes.
@@ -23,10 +38,13 @@ pub fn op_router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// The BSF listener's routes.
+/// The BSF listener's routes: Ub at `/`, Zn at `/zn/bootstrapping-info`.
 pub fn bsf_router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(bsf_bootstrap_get).post(bsf_bootstrap_get))
+        .route("/zn/bootstrapping-info", axum::routing::post(bsf_zn_post))
         .route("/healthz", get(web_healthz_get))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .with_state(state)
 }
 
@@ -80,16 +98,37 @@ pub async fn bind(
 
 /// Runs the OP and BSF listeners until Ctrl-C or SIGTERM.
 pub async fn serve(ctx: Context) -> Result<(), ServeError> {
-    let op = bind("public_url", &ctx.config.public_url).await?;
-    let bsf = bind("bsf_url", &ctx.config.bsf_url).await?;
+    let op = match ctx.config.roles.op {
+        true => Some(bind("public_url", &ctx.config.public_url).await?),
+        false => None,
+    };
+    let bsf = match ctx.config.roles.bsf {
+        true => Some(bind("bsf_url", &ctx.config.bsf_url).await?),
+        false => None,
+    };
     tracing::info!(
         op = %ctx.config.public_url,
         bsf = %ctx.config.bsf_url,
         database = %crate::store::redact_url(&ctx.config.database_url()),
         master_key = %ctx.key_source,
+        roles = %ctx.config.roles,
         "akaid serving"
     );
-    let state = AppState { ctx };
+    let state = AppState::new(ctx);
+    let sweeper = state.bsf.clone();
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+        loop {
+            every.tick().await;
+            match sweeper.sweep().await {
+                Ok((c, s)) if c + s > 0 => {
+                    tracing::debug!(challenges = c, sessions = s, "swept expired GBA state");
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "sweeping expired GBA state failed"),
+            }
+        }
+    });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
     let serve_one = |listener, router: Router| {
         let mut stop = stop_rx.clone();
@@ -104,12 +143,17 @@ pub async fn serve(ctx: Context) -> Result<(), ServeError> {
             .await
         }
     };
-    let op_task = tokio::spawn(serve_one(op, op_router(state.clone())));
-    let bsf_task = tokio::spawn(serve_one(bsf, bsf_router(state)));
+    let mut tasks = Vec::new();
+    if let Some(listener) = op {
+        tasks.push(tokio::spawn(serve_one(listener, op_router(state.clone()))));
+    }
+    if let Some(listener) = bsf {
+        tasks.push(tokio::spawn(serve_one(listener, bsf_router(state.clone()))));
+    }
     shutdown_signal().await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(());
-    for task in [op_task, bsf_task] {
+    for task in tasks {
         task.await.map_err(std::io::Error::other)??;
     }
     Ok(())

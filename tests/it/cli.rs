@@ -423,7 +423,7 @@ async fn serve_answers_healthz() {
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = akaid::app(akaid::AppState { ctx });
+    let app = akaid::app(akaid::AppState::new(ctx));
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let body = reqwest::get(format!("http://{addr}/healthz"))
         .await
