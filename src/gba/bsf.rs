@@ -152,6 +152,8 @@ impl Bsf {
         if creds.nonce.is_empty() {
             return self.challenge(&creds.username, false).await;
         }
+        parse_aka_nonce(&creds.nonce)
+            .map_err(|e| UbError::BadRequest(format!("nonce is not base64(RAND ‖ AUTN): {e}")))?;
         let challenge = self
             .store
             .challenges

@@ -171,3 +171,66 @@ macro_rules! on_both_databases {
         }
     };
 }
+
+/// The PostgreSQL URL with `search_path` pinned to a new schema, for child processes.
+pub async fn postgres_url_with_fresh_schema() -> Option<String> {
+    let Ok(url) = std::env::var("AKAID_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("AKAID_REQUIRE_POSTGRES").is_none(),
+            "AKAID_REQUIRE_POSTGRES is set but AKAID_TEST_POSTGRES_URL is not"
+        );
+        eprintln!("skipped: set AKAID_TEST_POSTGRES_URL to run PostgreSQL tests");
+        return None;
+    };
+    let schema = fresh_schema(&url).await;
+    let sep = if url.contains('?') { '&' } else { '?' };
+    Some(format!("{url}{sep}options=-csearch_path%3D{schema}"))
+}
+
+/// A BSF (and OP) served in process on 127.0.0.1 ports of its own, on SQLite.
+pub struct TestServer {
+    pub bsf_url: url::Url,
+    pub ctx: akaid::context::Context,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn bsf_server(
+    tweak: impl FnOnce(&mut akaid::config::Config),
+    clock: Option<Arc<dyn akaid::clock::Clock>>,
+) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut config = akaid::config::Config::with_data_dir(&dir.path().join("data"));
+    config.bsf_url = format!("http://127.0.0.1:{port}/").parse().unwrap();
+    tweak(&mut config);
+    let mut ctx = akaid::context::Context::open(config, &|_| None)
+        .await
+        .unwrap();
+    if let Some(clock) = clock {
+        ctx = ctx.with_clock(clock);
+    }
+    let app = akaid::bsf_router(akaid::AppState::new(ctx.clone()));
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .await
+        .unwrap()
+    });
+    TestServer {
+        bsf_url: ctx.config.bsf_url.clone(),
+        ctx,
+        _dir: dir,
+    }
+}
+
+/// A free port on 127.0.0.1 (bound, then released) for a child process.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
