@@ -299,7 +299,9 @@ async fn replayed_response_is_refused() {
 
 #[tokio::test]
 async fn expired_challenge_gets_a_stale_rechallenge_and_no_session() {
-    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let clock = Arc::new(FixedClock::new(akaid::clock::Clock::now(
+        &akaid::clock::SystemClock,
+    )));
     let server = bsf_server(|_| {}, Some(clock.clone())).await;
     server.ctx.hss.add(&subscriber(IMPI)).await.unwrap();
     let client = UbClient::new().unwrap();
@@ -456,7 +458,9 @@ async fn per_impi_and_per_address_limits_answer_429() {
 
 #[tokio::test]
 async fn zn_checks_the_naf_its_fqdn_and_the_btid() {
-    let clock = Arc::new(FixedClock::new(time::OffsetDateTime::now_utc()));
+    let clock = Arc::new(FixedClock::new(akaid::clock::Clock::now(
+        &akaid::clock::SystemClock,
+    )));
     let server = bsf_server(|_| {}, Some(clock.clone())).await;
     server.ctx.hss.add(&subscriber(IMPI)).await.unwrap();
     let done = UbClient::new()
@@ -509,10 +513,7 @@ async fn zn_checks_the_naf_its_fqdn_and_the_btid() {
     clock.advance(time::Duration::seconds(3601));
     let (status, body) = zn(&secret, "naf.example.org", &btid).await;
     assert_eq!(status, 404, "{body}");
-    assert_eq!(
-        body.contains("application/problem+json") || body.contains("\"status\":404"),
-        true
-    );
+    assert!(body.contains("\"status\":404"), "{body}");
 }
 
 fn base64_of(bytes: &[u8]) -> String {
