@@ -253,12 +253,7 @@ macro_rules! impl_common_sql {
             #[async_trait]
             impl BootstrapStore for $store {
                 async fn insert_superseding(&self, row: &BootstrapRow) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
-                    // The DELETE comes first so the transaction takes the write lock at once.
-                    sqlx::query("DELETE FROM bootstrap_sessions WHERE impi = $1")
-                        .bind(row.impi.as_str())
-                        .execute(&mut *tx)
-                        .await?;
+                    // The trigger of migration 0003 removes the IMPI's earlier sessions.
                     sqlx::query(
                         "INSERT INTO bootstrap_sessions \
                          (btid, impi, rand, ks_sealed, created_at, expires_at) \
@@ -270,9 +265,8 @@ macro_rules! impl_common_sql {
                     .bind(&row.ks_sealed)
                     .bind(row.created_at.unix_timestamp())
                     .bind(row.expires_at.unix_timestamp())
-                    .execute(&mut *tx)
+                    .execute(&self.pool)
                     .await?;
-                    tx.commit().await?;
                     Ok(())
                 }
 

@@ -226,7 +226,85 @@ async fn meta_get_or_insert_keeps_the_first_value(db: TestDb) {
     assert_eq!(meta.get("k").await.unwrap().as_deref(), Some(&b"first"[..]));
 }
 
+fn at(secs: i64) -> time::OffsetDateTime {
+    time::OffsetDateTime::from_unix_timestamp(1_800_000_000 + secs).unwrap()
+}
+
+fn session(btid: &str, impi_text: &str, created: i64) -> akaid::store::BootstrapRow {
+    akaid::store::BootstrapRow {
+        btid: btid.to_owned(),
+        impi: impi(impi_text),
+        rand: [created as u8; 16],
+        ks_sealed: vec![1, 2, 3],
+        created_at: at(created),
+        expires_at: at(created + 3600),
+    }
+}
+
+async fn a_new_session_supersedes_the_impis_older_ones(db: TestDb) {
+    let b = &db.store.bootstraps;
+    b.insert_superseding(&session("one@bsf", "alice@x", 1))
+        .await
+        .unwrap();
+    b.insert_superseding(&session("other@bsf", "bob@x", 2))
+        .await
+        .unwrap();
+    b.insert_superseding(&session("two@bsf", "alice@x", 3))
+        .await
+        .unwrap();
+    let alice = b.for_impi(&impi("alice@x")).await.unwrap();
+    assert_eq!(alice, vec![session("two@bsf", "alice@x", 3)]);
+    assert!(b.get("one@bsf").await.unwrap().is_none());
+    assert_eq!(
+        b.for_impi(&impi("bob@x")).await.unwrap().len(),
+        1,
+        "other IMPIs keep theirs"
+    );
+    assert_eq!(b.sweep(at(3600 + 3)).await.unwrap(), 1, "bob's expired");
+    assert_eq!(
+        b.get("two@bsf").await.unwrap(),
+        Some(session("two@bsf", "alice@x", 3))
+    );
+}
+
+async fn a_challenge_is_taken_once(db: TestDb) {
+    let c = &db.store.challenges;
+    let row = akaid::store::ChallengeRow {
+        nonce: "bm9uY2U=".into(),
+        impi: "alice@x".into(),
+        opaque: "00ff".into(),
+        secrets_sealed: Some(vec![9; 40]),
+        expires_at: at(30),
+    };
+    c.insert(&row).await.unwrap();
+    let decoy = akaid::store::ChallengeRow {
+        nonce: "ZGVjb3k=".into(),
+        secrets_sealed: None,
+        ..row.clone()
+    };
+    c.insert(&decoy).await.unwrap();
+    assert_eq!(c.take(&row.nonce).await.unwrap(), Some(row.clone()));
+    assert_eq!(c.take(&row.nonce).await.unwrap(), None, "single use");
+    assert_eq!(c.sweep(at(31)).await.unwrap(), 1);
+    assert_eq!(c.take(&decoy.nonce).await.unwrap(), None);
+}
+
+async fn rate_windows_count_and_reset(db: TestDb) {
+    let r = &db.store.rates;
+    assert_eq!(r.hit("k", 60).await.unwrap(), 1);
+    assert_eq!(r.hit("k", 60).await.unwrap(), 2);
+    assert_eq!(r.hit("other", 60).await.unwrap(), 1);
+    assert_eq!(
+        r.hit("k", 120).await.unwrap(),
+        1,
+        "a new window starts at 1"
+    );
+}
+
 crate::on_both_databases!(
+    a_new_session_supersedes_the_impis_older_ones,
+    a_challenge_is_taken_once,
+    rate_windows_count_and_reset,
     insert_then_read_back,
     duplicate_impi_or_msisdn_is_refused_and_changes_nothing,
     list_pages_in_impi_order,
