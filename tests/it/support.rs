@@ -33,16 +33,24 @@ pub async fn sqlite() -> TestDb {
     }
 }
 
+/// The test PostgreSQL URL, or `None` (the test is skipped) unless PostgreSQL is required.
+fn test_postgres_url() -> Option<String> {
+    match std::env::var("AKAID_TEST_POSTGRES_URL") {
+        Ok(url) => Some(url),
+        Err(_) => {
+            assert!(
+                std::env::var_os("AKAID_REQUIRE_POSTGRES").is_none(),
+                "AKAID_REQUIRE_POSTGRES is set but AKAID_TEST_POSTGRES_URL is not"
+            );
+            eprintln!("skipped: set AKAID_TEST_POSTGRES_URL to run PostgreSQL tests");
+            None
+        }
+    }
+}
+
 /// A fresh schema in the test PostgreSQL database, or `None` (test skipped) without one.
 pub async fn postgres() -> Option<TestDb> {
-    let Ok(url) = std::env::var("AKAID_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("AKAID_REQUIRE_POSTGRES").is_none(),
-            "AKAID_REQUIRE_POSTGRES is set but AKAID_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("skipped: set AKAID_TEST_POSTGRES_URL to run PostgreSQL tests");
-        return None;
-    };
+    let url = test_postgres_url()?;
     let schema = fresh_schema(&url).await;
     let options = PgConnectOptions::from_str(&url)
         .unwrap()
@@ -174,14 +182,7 @@ macro_rules! on_both_databases {
 
 /// The PostgreSQL URL with `search_path` pinned to a new schema, for child processes.
 pub async fn postgres_url_with_fresh_schema() -> Option<String> {
-    let Ok(url) = std::env::var("AKAID_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var_os("AKAID_REQUIRE_POSTGRES").is_none(),
-            "AKAID_REQUIRE_POSTGRES is set but AKAID_TEST_POSTGRES_URL is not"
-        );
-        eprintln!("skipped: set AKAID_TEST_POSTGRES_URL to run PostgreSQL tests");
-        return None;
-    };
+    let url = test_postgres_url()?;
     let schema = fresh_schema(&url).await;
     let sep = if url.contains('?') { '&' } else { '?' };
     Some(format!("{url}{sep}options=-csearch_path%3D{schema}"))
