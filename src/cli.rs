@@ -137,6 +137,9 @@ pub struct ServeArgs {
     /// The BSF's URL
     #[arg(long, value_name = "URL")]
     pub bsf_url: Option<url::Url>,
+    /// Which roles to run: op,bsf (both), op or bsf
+    #[arg(long, value_name = "ROLES")]
+    pub roles: Option<crate::config::Roles>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -234,6 +237,7 @@ impl Cli {
         if let Command::Serve(args) = &self.command {
             layer.public_url = args.public_url.clone();
             layer.bsf_url = args.bsf_url.clone();
+            layer.roles = args.roles;
         }
         layer
     }

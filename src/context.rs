@@ -38,6 +38,13 @@ pub enum OpenError {
     )]
     KeyFileMissing(PathBuf),
     #[error(
+        "an OP without the BSF role reaches the BSF over Zn and needs zn_secret \
+         (AKAID_ZN_SECRET): register this OP with `akaid naf add <its host>` on the BSF"
+    )]
+    ZnSecretMissing,
+    #[error("cannot set up the Zn client: {0}")]
+    ZnClient(String),
+    #[error(
         "a PostgreSQL database is shared by several processes, which need the same master key: \
          give it in {MASTER_KEY_ENV} (64 hex digits) or with --master-key-file"
     )]
@@ -135,6 +142,22 @@ impl Context {
                 limit_per_ip: c.ub_limit_per_ip,
             },
         )
+    }
+
+    /// The key service the OP uses: the BSF in this process when this process runs it,
+    /// else the BSF at `bsf_url` over Zn with `zn_secret`.
+    pub fn key_service(&self) -> Result<Arc<dyn crate::gba::zn::KeyService>, OpenError> {
+        if self.config.roles.bsf {
+            return Ok(Arc::new(self.bsf().key_service().clone()));
+        }
+        let secret = self
+            .config
+            .zn_secret
+            .as_ref()
+            .ok_or(OpenError::ZnSecretMissing)?;
+        crate::gba::zn::HttpKeyService::new(&self.config.bsf_url, secret.0.clone())
+            .map(|k| Arc::new(k) as Arc<dyn crate::gba::zn::KeyService>)
+            .map_err(|e| OpenError::ZnClient(e.to_string()))
     }
 
     /// Replaces the clock (tests fix time with [`crate::clock::FixedClock`]).

@@ -16,12 +16,24 @@ use crate::gba::bsf::{Bsf, bsf_bootstrap_get, bsf_zn_post};
 pub struct AppState {
     pub ctx: Context,
     pub bsf: Bsf,
+    /// Where the OP gets Ks_NAF: in process, or over Zn (DESIGN.md §2.4).
+    pub keys: std::sync::Arc<dyn crate::gba::zn::KeyService>,
 }
 
 impl AppState {
+    /// The state for a process running both roles (tests, the default).
     pub fn new(ctx: Context) -> Self {
         let bsf = ctx.bsf();
-        Self { ctx, bsf }
+        let keys = std::sync::Arc::new(bsf.key_service().clone());
+        Self { ctx, bsf, keys }
+    }
+
+    /// The state for the roles `ctx.config.roles` names; fails when an OP without the BSF
+    /// role has no Zn secret.
+    pub fn for_roles(ctx: Context) -> Result<Self, crate::context::OpenError> {
+        let keys = ctx.key_service()?;
+        let bsf = ctx.bsf();
+        Ok(Self { ctx, bsf, keys })
     }
 }
 
@@ -75,6 +87,8 @@ pub enum ServeError {
     NoAddress(&'static str),
     #[error("server error: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Open(#[from] crate::context::OpenError),
 }
 
 /// Binds the listener for a configured URL (`host:port` of `public_url` or `bsf_url`).
@@ -114,7 +128,7 @@ pub async fn serve(ctx: Context) -> Result<(), ServeError> {
         roles = %ctx.config.roles,
         "akaid serving"
     );
-    let state = AppState::new(ctx);
+    let state = AppState::for_roles(ctx)?;
     let sweeper = state.bsf.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));

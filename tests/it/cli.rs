@@ -433,3 +433,83 @@ async fn serve_answers_healthz() {
         .unwrap();
     assert_eq!(body, r#"{"status":"ok"}"#);
 }
+
+#[test]
+fn an_op_without_the_bsf_needs_a_zn_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let (op, bsf) = (crate::support::free_port(), crate::support::free_port());
+    let out = akaid(
+        dir.path(),
+        &[
+            "serve",
+            "--roles",
+            "op",
+            "--public-url",
+            &format!("http://127.0.0.1:{op}/"),
+            "--bsf-url",
+            &format!("http://127.0.0.1:{bsf}/"),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("needs zn_secret") && err.contains("akaid naf add"),
+        "{err}"
+    );
+    let out = akaid(dir.path(), &["serve", "--roles", "op,hss"]);
+    assert_eq!(out.status.code(), Some(2), "clap refuses an unknown role");
+    assert!(
+        stderr(&out).contains("\"hss\" is not a role"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_remote_op_gets_the_same_key_over_zn() {
+    use akaid::gba::{NafId, UaProtocolId};
+    let server = crate::support::bsf_server(|_| {}, None).await;
+    server
+        .ctx
+        .hss
+        .add(&crate::support::subscriber(IMPI))
+        .await
+        .unwrap();
+    let mut handset = akaid::ue::ub::Handset {
+        impi: IMPI.parse().unwrap(),
+        keys: crate::support::subscriber(IMPI).keys,
+        usim: akaid::aka::UsimState::default(),
+    };
+    let done = akaid::ue::ub::UbClient::new()
+        .unwrap()
+        .bootstrap(&server.bsf_url, &mut handset)
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    akaid::cli::naf_add(&server.ctx, "op.example.org", true, &mut out)
+        .await
+        .unwrap();
+    let secret: serde_json::Value = serde_json::from_slice(&out).unwrap();
+
+    // An OP process of its own: same BSF URL, roles op, its Zn secret.
+    let op_dir = tempfile::tempdir().unwrap();
+    let mut config = akaid::config::Config::with_data_dir(op_dir.path());
+    config.bsf_url = server.bsf_url.clone();
+    config.roles = "op".parse().unwrap();
+    config.zn_secret = Some(akaid::config::SecretString(akaid::secret::Secret::new(
+        secret["secret"].as_str().unwrap().to_owned(),
+    )));
+    let op = akaid::context::Context::open(config, &|_| None)
+        .await
+        .unwrap();
+    let remote = akaid::AppState::for_roles(op).unwrap().keys;
+    let local = akaid::AppState::new(server.ctx.clone()).keys;
+    let naf_id = NafId::new("op.example.org", UaProtocolId::HTTP_DIGEST).unwrap();
+    let a = remote.naf_key(&done.btid, &naf_id).await.unwrap();
+    let b = local.naf_key(&done.btid, &naf_id).await.unwrap();
+    assert_eq!(a.ks_naf.expose(), b.ks_naf.expose());
+    assert!(
+        format!("{remote:?}").contains("[redacted]"),
+        "the Zn secret is redacted"
+    );
+}
