@@ -376,6 +376,14 @@ macro_rules! impl_common_sql {
                     .await?;
                     Ok(count.unsigned_abs())
                 }
+
+                async fn sweep(&self, before: i64) -> Result<u64, StoreError> {
+                    let done = sqlx::query("DELETE FROM rate_counters WHERE window_start < $1")
+                        .bind(before)
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
+                }
             }
         };
     };

@@ -210,6 +210,10 @@ pub trait RateStore: Send + Sync + fmt::Debug {
     /// Counts one event for `key` in the window starting at `window_start` (unix seconds)
     /// and returns the events counted in that window so far, this one included.
     async fn hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError>;
+
+    /// Deletes counters whose window started before `before` (unix seconds); returns how
+    /// many. Keys include IMPIs that callers invent, so ended windows must not pile up.
+    async fn sweep(&self, before: i64) -> Result<u64, StoreError>;
 }
 
 /// Which database a [`Store`] runs on.

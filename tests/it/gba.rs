@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use akaid::aka::{Rand, Sqn, SubscriberKeys, UsimError, UsimState};
-use akaid::clock::FixedClock;
+use akaid::clock::{Clock as _, FixedClock};
 use akaid::gba::digest::{AKAV1_MD5, Challenge, Credentials, Qop, ha1, request_digest};
 use akaid::gba::zn::{HttpKeyService, KeyService, ZnError};
 use akaid::gba::{NafId, UaProtocolId, encode_auts, ks_naf, parse_aka_nonce};
@@ -637,4 +637,57 @@ async fn wait_healthy(bsf: &url::Url) {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     panic!("{url} did not come up");
+}
+
+#[tokio::test]
+async fn the_sweep_removes_expired_challenges_sessions_and_rate_windows() {
+    let clock = Arc::new(FixedClock::new(akaid::clock::Clock::now(
+        &akaid::clock::SystemClock,
+    )));
+    let server = bsf_server(|_| {}, Some(clock.clone())).await;
+    server.ctx.hss.add(&subscriber(IMPI)).await.unwrap();
+    let client = UbClient::new().unwrap();
+    client
+        .bootstrap(&server.bsf_url, &mut handset())
+        .await
+        .unwrap();
+    let pending = client
+        .challenge(&server.bsf_url, &IMPI.parse().unwrap())
+        .await
+        .unwrap();
+    let bsf = server.ctx.bsf();
+    assert_eq!(
+        bsf.sweep().await.unwrap(),
+        (0, 0),
+        "nothing has expired yet"
+    );
+
+    clock.advance(time::Duration::minutes(11));
+    assert_eq!(
+        bsf.sweep().await.unwrap(),
+        (1, 0),
+        "the unanswered challenge, after its grace"
+    );
+    let creds = answer_creds(&pending, &res_for(&pending), None);
+    assert_eq!(ub_raw(&server, &[&creds.to_header()]).await.0, 403);
+
+    clock.advance(time::Duration::hours(1));
+    assert_eq!(
+        bsf.sweep().await.unwrap(),
+        (0, 1),
+        "the session, after its lifetime"
+    );
+    assert_eq!(sessions(&server).await, 0);
+    let window = clock.now().unix_timestamp();
+    assert_eq!(
+        server
+            .ctx
+            .store
+            .rates
+            .hit(&format!("ub-impi:{IMPI}"), window - window % 60)
+            .await
+            .unwrap(),
+        1,
+        "the old window was swept, so the count starts again"
+    );
 }
