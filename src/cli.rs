@@ -140,6 +140,9 @@ pub struct ServeArgs {
     /// Which roles to run: op,bsf (both), op or bsf
     #[arg(long, value_name = "ROLES")]
     pub roles: Option<crate::config::Roles>,
+    /// A proxy whose X-Forwarded-For is believed (address or address/prefix; repeatable)
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    pub trusted_proxy: Vec<crate::web::client_ip::Cidr>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -238,6 +241,11 @@ impl Cli {
             layer.public_url = args.public_url.clone();
             layer.bsf_url = args.bsf_url.clone();
             layer.roles = args.roles;
+            if !args.trusted_proxy.is_empty() {
+                layer.trusted_proxies = Some(crate::web::client_ip::TrustedProxies(
+                    args.trusted_proxy.clone(),
+                ));
+            }
         }
         layer
     }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::secret::Secret;
+use crate::web::client_ip::TrustedProxies;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -47,7 +48,17 @@ macro_rules! env_value_from_str {
         }
     )*};
 }
-env_value_from_str!(String, PathBuf, Url, u32, u64, bool, LogFormat, Roles);
+env_value_from_str!(
+    String,
+    PathBuf,
+    Url,
+    u32,
+    u64,
+    bool,
+    LogFormat,
+    Roles,
+    TrustedProxies
+);
 
 impl EnvValue for SecretString {
     fn from_env(text: &str) -> Result<Self, String> {
@@ -230,6 +241,10 @@ config_fields! {
     /// Ub requests one client address may make per second, counted in each process; 0 means
     /// no limit. Generous by default: handsets share addresses behind carrier NAT.
     ub_limit_per_ip: u64 = 500;
+    /// Proxies whose `X-Forwarded-For` is believed, as comma-separated address blocks
+    /// (`10.0.0.0/8,2001:db8::/32`); per-address limits then count the client behind them.
+    /// Empty: the connection's peer is the client.
+    trusted_proxies: TrustedProxies = TrustedProxies::default();
     /// The bearer secret this OP presents on Zn when the BSF runs in another process (from
     /// `akaid naf add` on the BSF's database). Not needed when one process runs both roles.
     zn_secret: Option<SecretString> = None;
@@ -289,6 +304,12 @@ impl DisplayValue for Option<String> {
 }
 
 impl DisplayValue for Roles {
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl DisplayValue for TrustedProxies {
     fn show(&self) -> String {
         self.to_string()
     }

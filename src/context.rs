@@ -140,6 +140,7 @@ impl Context {
                 ),
                 limit_per_impi: c.ub_limit_per_impi,
                 limit_per_ip: c.ub_limit_per_ip,
+                trusted_proxies: c.trusted_proxies.clone(),
             },
         )
     }

@@ -41,6 +41,8 @@ pub struct BsfSettings {
     pub limit_per_impi: u64,
     /// Requests per client address per second; 0: no limit.
     pub limit_per_ip: u64,
+    /// Proxies whose X-Forwarded-For names the client.
+    pub trusted_proxies: crate::web::client_ip::TrustedProxies,
 }
 
 /// The BSF service; cheap to clone.
@@ -475,7 +477,13 @@ pub async fn bsf_bootstrap_get(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Err(retry_after) = bsf.ip_limiter.check(peer.ip()) {
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let client = bsf.settings.trusted_proxies.client(peer.ip(), &forwarded);
+    if let Err(retry_after) = bsf.ip_limiter.check(client) {
         return UbError::RateLimited { retry_after }.into_response();
     }
     let mut values = headers.get_all(header::AUTHORIZATION).iter();

@@ -1,5 +1,7 @@
-//! Shared HTTP: the application state, the routers of the OP and BSF listeners, and the
-//! health endpoint.
+//! Shared HTTP: the application state, the routers of the OP and BSF listeners, the
+//! health endpoint, and the client address behind trusted proxies.
+
+pub mod client_ip;
 
 use axum::extract::State;
 use axum::http::StatusCode;

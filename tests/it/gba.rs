@@ -691,3 +691,44 @@ async fn the_sweep_removes_expired_challenges_sessions_and_rate_windows() {
         "the old window was swept, so the count starts again"
     );
 }
+
+/// Behind a trusted proxy the per-address limit counts the client it forwards for; from
+/// anyone else the header is ignored.
+#[tokio::test]
+async fn per_address_limit_counts_the_client_behind_a_trusted_proxy() {
+    let send = |server: &TestServer, forwarded_for: &'static str| {
+        let request = reqwest::Client::new()
+            .get(server.bsf_url.clone())
+            .header(
+                "authorization",
+                format!("Digest username=\"{IMPI}\", realm=\"127.0.0.1\", nonce=\"\", uri=\"/\", response=\"\""),
+            )
+            .header("x-forwarded-for", forwarded_for);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    let server = bsf_server(
+        |c| {
+            c.ub_limit_per_ip = 2;
+            c.trusted_proxies = "127.0.0.0/8".parse().unwrap();
+        },
+        None,
+    )
+    .await;
+    assert_eq!(send(&server, "198.51.100.1").await, 401);
+    assert_eq!(send(&server, "198.51.100.1").await, 401);
+    assert_eq!(send(&server, "198.51.100.1").await, 429);
+    assert_eq!(
+        send(&server, "198.51.100.2").await,
+        401,
+        "another handset behind the proxy"
+    );
+
+    let server = bsf_server(|c| c.ub_limit_per_ip = 2, None).await;
+    assert_eq!(send(&server, "198.51.100.1").await, 401);
+    assert_eq!(send(&server, "198.51.100.2").await, 401);
+    assert_eq!(
+        send(&server, "198.51.100.3").await,
+        429,
+        "an untrusted peer's header is ignored"
+    );
+}
