@@ -125,10 +125,6 @@ impl Bsf {
         }
     }
 
-    pub fn settings(&self) -> &BsfSettings {
-        &self.settings
-    }
-
     /// The in-process key service, for a co-located OP.
     pub fn key_service(&self) -> &LocalKeyService {
         &self.keys

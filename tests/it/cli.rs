@@ -355,7 +355,7 @@ fn config_prints_every_field_with_its_documentation() {
 
 #[test]
 fn resync_through_the_cli() {
-    use akaid::aka::{Rand, Sqn, SubscriberKeys, UsimError, UsimState};
+    use akaid::aka::{Rand, Sqn, UsimError, UsimState};
     let dir = tempfile::tempdir().unwrap();
     add(dir.path(), IMPI);
     let out = akaid(dir.path(), &["hss", "vector", IMPI, "--json"]);
@@ -365,10 +365,7 @@ fn resync_through_the_cli() {
     let mut autn = [0u8; 16];
     hex::decode_to_slice(v["autn"].as_str().unwrap(), &mut autn).unwrap();
 
-    let mut keys = [[0u8; 16]; 2];
-    hex::decode_to_slice(K, &mut keys[0]).unwrap();
-    hex::decode_to_slice(OPC, &mut keys[1]).unwrap();
-    let keys = SubscriberKeys::new(keys[0], keys[1]);
+    let keys = crate::support::test_keys();
     let mut usim = UsimState::at(Sqn::from_parts(777, 5).unwrap());
     let Err(UsimError::SyncFailure(auts)) =
         usim.authenticate(&keys, Rand(rand), &akaid::aka::Autn(autn))

@@ -16,11 +16,7 @@ use crate::support::{K, OPC, TestServer, bsf_server, subscriber};
 const IMPI: &str = "001010000000001@ims.mnc001.mcc001.3gppnetwork.org";
 
 fn keys() -> SubscriberKeys {
-    let mut k = [0u8; 16];
-    let mut opc = [0u8; 16];
-    hex::decode_to_slice(K, &mut k).unwrap();
-    hex::decode_to_slice(OPC, &mut opc).unwrap();
-    SubscriberKeys::new(k, opc)
+    crate::support::test_keys()
 }
 
 fn handset() -> Handset {

@@ -6,14 +6,10 @@ use akaid::aka::{Rand, ResyncError, Sqn, SubscriberKeys, UsimError, UsimState};
 use akaid::hss::HssError;
 use akaid::secret::SealError;
 
-use crate::support::{K, OPC, TestDb, hss, subscriber};
+use crate::support::{TestDb, hss, subscriber};
 
 fn usim_keys() -> SubscriberKeys {
-    let mut k = [0u8; 16];
-    let mut opc = [0u8; 16];
-    hex::decode_to_slice(K, &mut k).unwrap();
-    hex::decode_to_slice(OPC, &mut opc).unwrap();
-    SubscriberKeys::new(k, opc)
+    crate::support::test_keys()
 }
 
 /// 8 tasks × 500 vectors for one subscriber: 4,000 distinct SQNs, and a USIM accepts every

@@ -127,6 +127,11 @@ pub fn subscriber(impi: &str) -> NewSubscriber {
     .unwrap()
 }
 
+/// The USIM's keys for [`subscriber`]: K and OPc of TS 35.208 test set 1.
+pub fn test_keys() -> akaid::aka::SubscriberKeys {
+    subscriber("keys@x").keys
+}
+
 /// Runs the real `akaid` binary with `--data-dir dir`.
 pub fn akaid(dir: &Path, args: &[&str]) -> Output {
     akaid_env(dir, args, &[])
