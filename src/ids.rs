@@ -14,8 +14,24 @@ pub struct InvalidId(String);
 ///
 /// It travels inside quoted Digest parameters and serves as associated data when sealing,
 /// so it is restricted to visible ASCII without `"`, `\` and NUL, at most 255 octets.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct Impi(String);
+
+impl TryFrom<String> for Impi {
+    type Error = InvalidId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<Impi> for String {
+    fn from(impi: Impi) -> Self {
+        impi.0
+    }
+}
 
 impl Impi {
     pub const MAX_LEN: usize = 255;

@@ -16,7 +16,7 @@ macro_rules! impl_common_sql {
                 RAISE_SQN_SQL, SealedKeys, StoreError, SubscriberInfo, SubscriberRow,
                 SubscriberStore, amf_to_db, row_to_info, sealed_keys, sqn_from_db, sqn_to_db,
                 subscriber_duplicate, BootstrapRow, BootstrapStore, ChallengeRow, ChallengeStore,
-                NafRow, NafStore, RateStore, parse_impi, rand_from_db, time_from_db,
+                NafRow, NafStore, RateStore, parse_impi, rand_from_db, time_from_db, hot_sql,
             };
             use time::OffsetDateTime;
 
@@ -150,6 +150,9 @@ macro_rules! impl_common_sql {
                 }
 
                 async fn advance_sqn(&self, impi: &Impi) -> Result<Option<SealedKeys>, StoreError> {
+                    if let Some(hot) = self.hot_writes() {
+                        return hot.advance_sqn(impi).await;
+                    }
                     sqlx::query(NEXT_SQN_SQL)
                         .bind(impi.as_str())
                         .fetch_optional(&self.pool)
@@ -203,31 +206,31 @@ macro_rules! impl_common_sql {
             #[async_trait]
             impl ChallengeStore for $store {
                 async fn insert(&self, row: &ChallengeRow) -> Result<(), StoreError> {
-                    sqlx::query(
-                        "INSERT INTO ub_challenges (nonce, impi, opaque, secrets_sealed, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&row.nonce)
-                    .bind(&row.impi)
-                    .bind(&row.opaque)
-                    .bind(row.secrets_sealed.as_deref())
-                    .bind(row.expires_at.unix_timestamp())
-                    .execute(&self.pool)
-                    .await?;
+                    if let Some(hot) = self.hot_writes() {
+                        return hot.insert_challenge(row).await;
+                    }
+                    sqlx::query(hot_sql::CHALLENGE_INSERT)
+                        .bind(&row.nonce)
+                        .bind(&row.impi)
+                        .bind(&row.opaque)
+                        .bind(row.secrets_sealed.as_deref())
+                        .bind(row.expires_at.unix_timestamp())
+                        .execute(&self.pool)
+                        .await?;
                     Ok(())
                 }
 
                 async fn take(&self, nonce: &str) -> Result<Option<ChallengeRow>, StoreError> {
-                    sqlx::query(
-                        "DELETE FROM ub_challenges WHERE nonce = $1 \
-                         RETURNING nonce, impi, opaque, secrets_sealed, expires_at",
-                    )
-                    .bind(nonce)
-                    .fetch_optional(&self.pool)
-                    .await?
-                    .as_ref()
-                    .map(challenge_from_row)
-                    .transpose()
+                    if let Some(hot) = self.hot_writes() {
+                        return hot.take_challenge(nonce).await;
+                    }
+                    sqlx::query(hot_sql::CHALLENGE_TAKE)
+                        .bind(nonce)
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .as_ref()
+                        .map(challenge_from_row)
+                        .transpose()
                 }
 
                 async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
@@ -253,20 +256,18 @@ macro_rules! impl_common_sql {
             #[async_trait]
             impl BootstrapStore for $store {
                 async fn insert_superseding(&self, row: &BootstrapRow) -> Result<(), StoreError> {
-                    // The trigger of migration 0003 removes the IMPI's earlier sessions.
-                    sqlx::query(
-                        "INSERT INTO bootstrap_sessions \
-                         (btid, impi, rand, ks_sealed, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(&row.btid)
-                    .bind(row.impi.as_str())
-                    .bind(&row.rand[..])
-                    .bind(&row.ks_sealed)
-                    .bind(row.created_at.unix_timestamp())
-                    .bind(row.expires_at.unix_timestamp())
-                    .execute(&self.pool)
-                    .await?;
+                    if let Some(hot) = self.hot_writes() {
+                        return hot.insert_bootstrap(row).await;
+                    }
+                    sqlx::query(hot_sql::BOOTSTRAP_INSERT)
+                        .bind(&row.btid)
+                        .bind(row.impi.as_str())
+                        .bind(&row.rand[..])
+                        .bind(&row.ks_sealed)
+                        .bind(row.created_at.unix_timestamp())
+                        .bind(row.expires_at.unix_timestamp())
+                        .execute(&self.pool)
+                        .await?;
                     Ok(())
                 }
 
@@ -362,18 +363,14 @@ macro_rules! impl_common_sql {
             #[async_trait]
             impl RateStore for $store {
                 async fn hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError> {
-                    let count: i64 = sqlx::query_scalar(
-                        "INSERT INTO rate_counters (key, window_start, count) VALUES ($1, $2, 1) \
-                         ON CONFLICT (key) DO UPDATE SET \
-                           count = CASE WHEN rate_counters.window_start = excluded.window_start \
-                                        THEN rate_counters.count + 1 ELSE 1 END, \
-                           window_start = excluded.window_start \
-                         RETURNING count",
-                    )
-                    .bind(key)
-                    .bind(window_start)
-                    .fetch_one(&self.pool)
-                    .await?;
+                    if let Some(hot) = self.hot_writes() {
+                        return hot.rate_hit(key, window_start).await;
+                    }
+                    let count: i64 = sqlx::query_scalar(hot_sql::RATE_HIT)
+                        .bind(key)
+                        .bind(window_start)
+                        .fetch_one(&self.pool)
+                        .await?;
                     Ok(count.unsigned_abs())
                 }
 

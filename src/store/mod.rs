@@ -8,10 +8,13 @@
 //! store never holds a key in the clear.
 
 mod common;
+mod openid_sql;
 mod postgres;
 mod sqlite;
+mod sqlite_writer;
 
 use common::impl_common_sql;
+use openid_sql::impl_openid_sql;
 
 use std::fmt;
 use std::sync::Arc;
@@ -45,6 +48,8 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error (write path): {0}")]
+    Writer(String),
 }
 
 /// A subscriber as stored: keys sealed (see `hss`), SQN the last one used.
@@ -216,6 +221,190 @@ pub trait RateStore: Send + Sync + fmt::Debug {
     async fn sweep(&self, before: i64) -> Result<u64, StoreError>;
 }
 
+/// Login sessions of the OP: opaque records (tower-sessions' JSON) with an expiry.
+#[async_trait]
+pub trait LoginSessionStore: Send + Sync + fmt::Debug {
+    /// Inserts a new session; `false` when the id is taken (the caller draws another).
+    async fn create(
+        &self,
+        id: &str,
+        data: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Inserts or replaces.
+    async fn save(
+        &self,
+        id: &str,
+        data: &[u8],
+        expires_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// The record if it exists and has not expired at `now`.
+    async fn load(&self, id: &str, now: OffsetDateTime) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn delete(&self, id: &str) -> Result<(), StoreError>;
+    async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// What became of a Ua nonce-count (TS 24.109 §5; RFC 7616 §3.4: each nc once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonceUse {
+    Accepted,
+    /// This nc (or a higher one) was already accepted for the nonce.
+    Replayed,
+    /// Issued here, but expired: the client gets a fresh nonce with `stale=true`.
+    Expired,
+    Unknown,
+}
+
+/// Ua Digest nonces, shared by every process (a login may finish on another one).
+#[async_trait]
+pub trait UaNonceStore: Send + Sync + fmt::Debug {
+    async fn issue(&self, nonce: &str, expires_at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Accepts `nc` for `nonce` when it is higher than every nc accepted before.
+    async fn use_count(
+        &self,
+        nonce: &str,
+        nc: u32,
+        now: OffsetDateTime,
+    ) -> Result<NonceUse, StoreError>;
+    async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// An OpenID 2.0 association (§8) as stored; the MAC key is sealed for
+/// ("openid2_associations", "secret", handle).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssociationRow {
+    pub handle: String,
+    pub assoc_type: String,
+    pub secret_sealed: Vec<u8>,
+    /// A private (stateless-mode) association: only check_authentication may use it.
+    pub private: bool,
+    pub expires_at: OffsetDateTime,
+}
+
+/// OpenID 2.0 associations and verified response nonces.
+#[async_trait]
+pub trait Openid2Store: Send + Sync + fmt::Debug {
+    async fn insert_association(&self, row: &AssociationRow) -> Result<(), StoreError>;
+    /// The association if it exists and has not expired at `now`.
+    async fn association(
+        &self,
+        handle: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<AssociationRow>, StoreError>;
+    async fn remove_association(&self, handle: &str) -> Result<bool, StoreError>;
+    /// Records a response_nonce that check_authentication verified; `false` when it was
+    /// recorded before (a replay).
+    async fn record_nonce(
+        &self,
+        nonce: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Deletes expired associations and nonces; returns how many.
+    async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// A subscriber's decision for one relying party.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentRow {
+    pub impi: Impi,
+    /// `openid2:<realm>` or `oidc:<client_id>`.
+    pub relying_party: String,
+    /// What was allowed, space-separated (`identifier`, `phone`, SReg field names).
+    pub shared: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// Remembered consent, one model for both protocols.
+#[async_trait]
+pub trait ConsentStore: Send + Sync + fmt::Debug {
+    async fn get(&self, impi: &Impi, relying_party: &str)
+    -> Result<Option<ConsentRow>, StoreError>;
+    /// Inserts or replaces.
+    async fn put(&self, row: &ConsentRow) -> Result<(), StoreError>;
+    async fn list(&self, impi: &Impi) -> Result<Vec<ConsentRow>, StoreError>;
+    async fn remove(&self, impi: &Impi, relying_party: &str) -> Result<bool, StoreError>;
+}
+
+/// The operator's policy for one realm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RealmPolicy {
+    /// Log in without a consent prompt.
+    Allow,
+    /// Ask the subscriber the first time (the default for realms without a row).
+    Prompt,
+    /// Refuse.
+    Deny,
+}
+
+impl RealmPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Allow => "allow",
+            Self::Prompt => "prompt",
+            Self::Deny => "deny",
+        }
+    }
+}
+
+impl std::str::FromStr for RealmPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "allow" => Ok(Self::Allow),
+            "prompt" => Ok(Self::Prompt),
+            "deny" => Ok(Self::Deny),
+            other => Err(format!("policy {other:?} is not allow, prompt or deny")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RealmPolicyRow {
+    pub realm: String,
+    pub policy: RealmPolicy,
+    /// The realm gets the subscriber's stable identifier instead of a pairwise one.
+    pub stable_identifier: bool,
+    pub created_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait RealmPolicyStore: Send + Sync + fmt::Debug {
+    /// Inserts or replaces.
+    async fn put(&self, row: &RealmPolicyRow) -> Result<(), StoreError>;
+    async fn get(&self, realm: &str) -> Result<Option<RealmPolicyRow>, StoreError>;
+    async fn list(&self) -> Result<Vec<RealmPolicyRow>, StoreError>;
+    async fn remove(&self, realm: &str) -> Result<bool, StoreError>;
+}
+
+/// The writes of every Ub bootstrap, for a backend that runs them on a path of its own
+/// (SQLite's writer thread with group commit, `sqlite_writer`). Same meaning as the trait
+/// methods they stand in for.
+#[async_trait]
+trait HotWrites: Send + Sync + fmt::Debug {
+    async fn advance_sqn(&self, impi: &Impi) -> Result<Option<SealedKeys>, StoreError>;
+    async fn insert_challenge(&self, row: &ChallengeRow) -> Result<(), StoreError>;
+    async fn take_challenge(&self, nonce: &str) -> Result<Option<ChallengeRow>, StoreError>;
+    async fn insert_bootstrap(&self, row: &BootstrapRow) -> Result<(), StoreError>;
+    async fn rate_hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError>;
+}
+
+/// The SQL of [`HotWrites`], shared by the pool and the SQLite writer thread.
+mod hot_sql {
+    pub const CHALLENGE_INSERT: &str = "INSERT INTO ub_challenges \
+         (nonce, impi, opaque, secrets_sealed, expires_at) VALUES ($1, $2, $3, $4, $5)";
+    pub const CHALLENGE_TAKE: &str = "DELETE FROM ub_challenges WHERE nonce = $1 \
+         RETURNING nonce, impi, opaque, secrets_sealed, expires_at";
+    /// The trigger of migration 0003 removes the IMPI's earlier sessions.
+    pub const BOOTSTRAP_INSERT: &str = "INSERT INTO bootstrap_sessions \
+         (btid, impi, rand, ks_sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    pub const RATE_HIT: &str = "INSERT INTO rate_counters (key, window_start, count) \
+         VALUES ($1, $2, 1) ON CONFLICT (key) DO UPDATE SET \
+           count = CASE WHEN rate_counters.window_start = excluded.window_start \
+                        THEN rate_counters.count + 1 ELSE 1 END, \
+           window_start = excluded.window_start \
+         RETURNING count";
+}
+
 /// Which database a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -233,6 +422,11 @@ pub struct Store {
     pub bootstraps: Arc<dyn BootstrapStore>,
     pub nafs: Arc<dyn NafStore>,
     pub rates: Arc<dyn RateStore>,
+    pub login_sessions: Arc<dyn LoginSessionStore>,
+    pub ua_nonces: Arc<dyn UaNonceStore>,
+    pub openid2: Arc<dyn Openid2Store>,
+    pub consents: Arc<dyn ConsentStore>,
+    pub realm_policies: Arc<dyn RealmPolicyStore>,
 }
 
 impl Store {
@@ -259,7 +453,12 @@ impl Store {
             challenges: store.clone(),
             bootstraps: store.clone(),
             nafs: store.clone(),
-            rates: store,
+            rates: store.clone(),
+            login_sessions: store.clone(),
+            ua_nonces: store.clone(),
+            openid2: store.clone(),
+            consents: store.clone(),
+            realm_policies: store,
         }
     }
 
@@ -271,7 +470,12 @@ impl Store {
             challenges: store.clone(),
             bootstraps: store.clone(),
             nafs: store.clone(),
-            rates: store,
+            rates: store.clone(),
+            login_sessions: store.clone(),
+            ua_nonces: store.clone(),
+            openid2: store.clone(),
+            consents: store.clone(),
+            realm_policies: store,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{StoreError, impl_common_sql};
+use super::{StoreError, impl_common_sql, impl_openid_sql};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -39,9 +39,15 @@ impl PgStore {
         Ok(())
     }
 
+    /// PostgreSQL runs every statement on its pool: it has no single-writer lock to queue on.
+    fn hot_writes(&self) -> Option<&dyn super::HotWrites> {
+        None
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 }
 
 impl_common_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+impl_openid_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

@@ -10,13 +10,17 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{StoreError, impl_common_sql};
+use super::sqlite_writer::SqliteWriter;
+use super::{HotWrites, StoreError, impl_common_sql, impl_openid_sql};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The hot Ub writes, on a thread of their own with group commit; `None` for an
+    /// in-memory database, which a second connection could not see.
+    writer: Option<std::sync::Arc<SqliteWriter>>,
 }
 
 impl SqliteStore {
@@ -30,12 +34,25 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        let in_memory = url.contains("mode=memory")
+            || options.get_filename().starts_with("file:")
+            || options.get_filename().as_os_str() == ":memory:";
+        let path = options.get_filename().to_path_buf();
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;
-        Ok(Self { pool })
+        let writer = if in_memory {
+            None
+        } else {
+            Some(std::sync::Arc::new(SqliteWriter::start(&path)?))
+        };
+        Ok(Self { pool, writer })
+    }
+
+    fn hot_writes(&self) -> Option<&dyn HotWrites> {
+        self.writer.as_deref().map(|w| w as &dyn HotWrites)
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -49,3 +66,4 @@ impl SqliteStore {
 }
 
 impl_common_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+impl_openid_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

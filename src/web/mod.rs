@@ -2,6 +2,7 @@
 //! health endpoint, and the client address behind trusted proxies.
 
 pub mod client_ip;
+pub mod session;
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -301,7 +301,171 @@ async fn rate_windows_count_and_reset(db: TestDb) {
     );
 }
 
+async fn concurrent_takes_of_one_challenge_have_one_winner(db: TestDb) {
+    let row = akaid::store::ChallengeRow {
+        nonce: "contested".into(),
+        impi: "alice@x".into(),
+        opaque: "o".into(),
+        secrets_sealed: Some(vec![1, 2, 3]),
+        expires_at: at(200_000_000),
+    };
+    db.store.challenges.insert(&row).await.unwrap();
+    let takers = (0..64).map(|_| {
+        let c = db.store.challenges.clone();
+        tokio::spawn(async move { c.take("contested").await.unwrap() })
+    });
+    let mut winners = 0;
+    for t in takers {
+        if let Some(taken) = t.await.unwrap() {
+            assert_eq!(taken, row);
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+async fn login_sessions_create_load_expire_delete(db: TestDb) {
+    let s = &db.store.login_sessions;
+    assert!(s.create("id1", b"one", at(200)).await.unwrap());
+    assert!(
+        !s.create("id1", b"other", at(200)).await.unwrap(),
+        "an id is taken once"
+    );
+    assert_eq!(
+        s.load("id1", at(100)).await.unwrap().as_deref(),
+        Some(&b"one"[..])
+    );
+    s.save("id1", b"two", at(300)).await.unwrap();
+    assert_eq!(
+        s.load("id1", at(250)).await.unwrap().as_deref(),
+        Some(&b"two"[..])
+    );
+    assert_eq!(s.load("id1", at(300)).await.unwrap(), None, "expired");
+    assert_eq!(s.sweep(at(301)).await.unwrap(), 1);
+    s.save("id2", b"x", at(300)).await.unwrap();
+    s.delete("id2").await.unwrap();
+    assert_eq!(s.load("id2", at(100)).await.unwrap(), None);
+}
+
+async fn ua_nonce_counts_are_accepted_once_and_expire(db: TestDb) {
+    use akaid::store::NonceUse;
+    let n = &db.store.ua_nonces;
+    n.issue("n1", at(100)).await.unwrap();
+    assert_eq!(
+        n.use_count("n1", 1, at(50)).await.unwrap(),
+        NonceUse::Accepted
+    );
+    assert_eq!(
+        n.use_count("n1", 1, at(50)).await.unwrap(),
+        NonceUse::Replayed
+    );
+    assert_eq!(
+        n.use_count("n1", 3, at(50)).await.unwrap(),
+        NonceUse::Accepted
+    );
+    assert_eq!(
+        n.use_count("n1", 2, at(50)).await.unwrap(),
+        NonceUse::Replayed
+    );
+    assert_eq!(
+        n.use_count("n1", 4, at(101)).await.unwrap(),
+        NonceUse::Expired
+    );
+    assert_eq!(
+        n.use_count("nope", 1, at(50)).await.unwrap(),
+        NonceUse::Unknown
+    );
+    assert_eq!(n.sweep(at(101)).await.unwrap(), 1);
+    assert_eq!(
+        n.use_count("n1", 5, at(50)).await.unwrap(),
+        NonceUse::Unknown
+    );
+}
+
+async fn associations_expire_and_response_nonces_verify_once(db: TestDb) {
+    let o = &db.store.openid2;
+    let row = akaid::store::AssociationRow {
+        handle: "h1".into(),
+        assoc_type: "HMAC-SHA256".into(),
+        secret_sealed: vec![9; 40],
+        private: true,
+        expires_at: at(100),
+    };
+    o.insert_association(&row).await.unwrap();
+    assert_eq!(o.association("h1", at(99)).await.unwrap(), Some(row));
+    assert_eq!(o.association("h1", at(100)).await.unwrap(), None, "expired");
+    assert!(
+        o.record_nonce("2026-01-01T00:00:00Zabc", at(100))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !o.record_nonce("2026-01-01T00:00:00Zabc", at(100))
+            .await
+            .unwrap()
+    );
+    assert_eq!(o.sweep(at(101)).await.unwrap(), 2);
+    assert!(!o.remove_association("h1").await.unwrap());
+}
+
+async fn consents_are_per_subscriber_and_relying_party(db: TestDb) {
+    use akaid::store::ConsentRow;
+    let c = &db.store.consents;
+    let alice = impi("alice@x");
+    let row = ConsentRow {
+        impi: alice.clone(),
+        relying_party: "openid2:http://rp.example/".into(),
+        shared: "identifier phone".into(),
+        created_at: at(10),
+    };
+    c.put(&row).await.unwrap();
+    assert_eq!(
+        c.get(&alice, &row.relying_party).await.unwrap(),
+        Some(row.clone())
+    );
+    assert_eq!(
+        c.get(&impi("bob@x"), &row.relying_party).await.unwrap(),
+        None
+    );
+    let again = ConsentRow {
+        shared: "identifier".into(),
+        ..row.clone()
+    };
+    c.put(&again).await.unwrap();
+    assert_eq!(c.list(&alice).await.unwrap(), vec![again]);
+    assert!(c.remove(&alice, &row.relying_party).await.unwrap());
+    assert!(c.list(&alice).await.unwrap().is_empty());
+}
+
+async fn realm_policies_replace_and_list(db: TestDb) {
+    use akaid::store::{RealmPolicy, RealmPolicyRow};
+    let p = &db.store.realm_policies;
+    let row = RealmPolicyRow {
+        realm: "https://*.example.com/".into(),
+        policy: RealmPolicy::Allow,
+        stable_identifier: true,
+        created_at: at(5),
+    };
+    p.put(&row).await.unwrap();
+    let deny = RealmPolicyRow {
+        policy: RealmPolicy::Deny,
+        stable_identifier: false,
+        ..row.clone()
+    };
+    p.put(&deny).await.unwrap();
+    assert_eq!(p.get(&row.realm).await.unwrap(), Some(deny.clone()));
+    assert_eq!(p.list().await.unwrap(), vec![deny]);
+    assert!(p.remove(&row.realm).await.unwrap());
+    assert_eq!(p.get(&row.realm).await.unwrap(), None);
+}
+
 crate::on_both_databases!(
+    concurrent_takes_of_one_challenge_have_one_winner,
+    login_sessions_create_load_expire_delete,
+    ua_nonce_counts_are_accepted_once_and_expire,
+    associations_expire_and_response_nonces_verify_once,
+    consents_are_per_subscriber_and_relying_party,
+    realm_policies_replace_and_list,
     a_new_session_supersedes_the_impis_older_ones,
     a_challenge_is_taken_once,
     rate_windows_count_and_reset,

@@ -1,0 +1,212 @@
+//! The SQLite write path of the hot Ub statements: one connection on one thread, with group
+//! commit.
+//!
+//! SQLite lets one writer in at a time. Through the pool, every Ub statement was its own
+//! transaction on one of eight connections: the writers queued on the database lock (with
+//! the busy handler's sleeps) and each statement cost two thread hand-offs on a machine
+//! whose two cores also run the handsets. Here a bootstrap's five writes (rate counter, SQN
+//! step, challenge insert, challenge take, session insert) go to one thread that owns one
+//! connection: it takes every job that is waiting, runs them in one `BEGIN IMMEDIATE …
+//! COMMIT`, and only then answers each, so nothing is reported done before it is
+//! committed. A failed statement rolls back that statement only (SQLite's default
+//! conflict resolution); a failed commit fails every job of the batch.
+//!
+//! The SQL is the same text the pool runs ([`super::hot_sql`]); SQLite treats `$1` as a
+//! named parameter, bound here by that name.
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
+use tokio::sync::oneshot;
+
+use super::hot_sql::{BOOTSTRAP_INSERT, CHALLENGE_INSERT, CHALLENGE_TAKE, RATE_HIT};
+use super::{
+    BootstrapRow, ChallengeRow, HotWrites, NEXT_SQN_SQL, SealedKeys, StoreError, sealed_keys,
+    time_from_db,
+};
+use crate::ids::Impi;
+
+/// Jobs in one transaction at most: bounds the latency a job waits behind others.
+const MAX_BATCH: usize = 512;
+
+/// What a job leaves after it ran: the answer to send once the commit's outcome is known.
+type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
+type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
+
+/// The handle: cheap to share; the thread ends when the last handle is dropped.
+#[derive(Debug)]
+pub struct SqliteWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl SqliteWriter {
+    /// Opens a second connection to the database file at `path` (which the pool has already
+    /// created and put in WAL mode) and starts the writer thread.
+    pub fn start(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(writer_error)?;
+        conn.busy_timeout(Duration::from_secs(10))
+            .map_err(writer_error)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+        )
+        .map_err(writer_error)?;
+        conn.set_prepared_statement_cache_capacity(16);
+        let (jobs, queue) = mpsc::channel::<Job>();
+        thread::Builder::new()
+            .name("akaid-sqlite-writer".into())
+            .spawn(move || run(conn, queue))
+            .map_err(|e| StoreError::Writer(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self { jobs })
+    }
+
+    /// Runs `work` in the next batch and returns its result once the batch is committed.
+    async fn write<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let outcome = work(conn);
+            Box::new(move |committed: Result<(), String>| {
+                let result = match (outcome, committed) {
+                    (Err(e), _) => Err(writer_error(e)),
+                    (Ok(_), Err(e)) => Err(StoreError::Writer(e)),
+                    (Ok(value), Ok(())) => Ok(value),
+                };
+                // The caller may have gone (a dropped request); the write stands regardless.
+                let _ = answer.send(result);
+            })
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| StoreError::Writer("the writer thread has stopped".into()))?;
+        answered
+            .await
+            .map_err(|_| StoreError::Writer("the writer thread has stopped".into()))?
+    }
+}
+
+fn run(conn: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let message = format!("cannot begin a write transaction: {e}");
+            // Each job still runs (in autocommit) so that no caller is left without an answer.
+            for job in batch {
+                job(&conn)(Err(message.clone()));
+            }
+            continue;
+        }
+        let replies: Vec<Reply> = batch.into_iter().map(|job| job(&conn)).collect();
+        let committed = conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            format!("cannot commit: {e}")
+        });
+        for reply in replies {
+            reply(committed.clone());
+        }
+    }
+}
+
+fn writer_error(e: rusqlite::Error) -> StoreError {
+    StoreError::Writer(e.to_string())
+}
+
+fn corrupt(e: StoreError) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
+
+#[async_trait]
+impl HotWrites for SqliteWriter {
+    async fn advance_sqn(&self, impi: &Impi) -> Result<Option<SealedKeys>, StoreError> {
+        let impi = impi.as_str().to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached(NEXT_SQN_SQL)?
+                .query_row(named_params! {"$1": impi}, |row| {
+                    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+                })
+                .optional()
+        })
+        .await?
+        .map(|(k, opc, amf, sqn)| sealed_keys(k, opc, amf, sqn))
+        .transpose()
+    }
+
+    async fn insert_challenge(&self, row: &ChallengeRow) -> Result<(), StoreError> {
+        let row = row.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(CHALLENGE_INSERT)?
+                .execute(named_params! {
+                    "$1": row.nonce,
+                    "$2": row.impi,
+                    "$3": row.opaque,
+                    "$4": row.secrets_sealed,
+                    "$5": row.expires_at.unix_timestamp(),
+                })
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn take_challenge(&self, nonce: &str) -> Result<Option<ChallengeRow>, StoreError> {
+        let nonce = nonce.to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached(CHALLENGE_TAKE)?
+                .query_row(named_params! {"$1": nonce}, |row| {
+                    Ok(ChallengeRow {
+                        nonce: row.get(0)?,
+                        impi: row.get(1)?,
+                        opaque: row.get(2)?,
+                        secrets_sealed: row.get(3)?,
+                        expires_at: time_from_db(row.get(4)?).map_err(corrupt)?,
+                    })
+                })
+                .optional()
+        })
+        .await
+    }
+
+    async fn insert_bootstrap(&self, row: &BootstrapRow) -> Result<(), StoreError> {
+        let row = row.clone();
+        self.write(move |conn| {
+            conn.prepare_cached(BOOTSTRAP_INSERT)?
+                .execute(named_params! {
+                    "$1": row.btid,
+                    "$2": row.impi.as_str(),
+                    "$3": &row.rand[..],
+                    "$4": row.ks_sealed,
+                    "$5": row.created_at.unix_timestamp(),
+                    "$6": row.expires_at.unix_timestamp(),
+                })
+                .map(drop)
+        })
+        .await
+    }
+
+    async fn rate_hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError> {
+        let key = key.to_owned();
+        let count: i64 = self
+            .write(move |conn| {
+                conn.prepare_cached(RATE_HIT)?
+                    .query_row(named_params! {"$1": key, "$2": window_start}, |row| {
+                        row.get(0)
+                    })
+            })
+            .await?;
+        Ok(count.unsigned_abs())
+    }
+}
