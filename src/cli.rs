@@ -83,6 +83,35 @@ pub enum UeCommand {
     Bootstrap(UeBootstrapArgs),
     /// Load-test a BSF with handsets from `subscriber generate --seed`
     Bench(UeBenchArgs),
+    /// Open a URL as a handset's browser: follow redirects, sign in with GBA, answer consent
+    Login(UeLoginArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UeLoginArgs {
+    /// Where to start, e.g. a relying party's "Sign in with your operator" link
+    pub url: url::Url,
+    /// The BSF's URL
+    #[arg(long, default_value = "http://127.0.0.1:8081/")]
+    pub bsf: url::Url,
+    /// The handset's IMPI
+    #[arg(long)]
+    pub impi: String,
+    /// The USIM's K, 32 hex digits
+    #[arg(long)]
+    pub k: String,
+    /// The USIM's OPc, 32 hex digits
+    #[arg(long)]
+    pub opc: String,
+    /// File keeping the USIM's SQN state between runs [default: none, a fresh USIM]
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Answer a consent page with Deny instead of Allow
+    #[arg(long)]
+    pub deny: bool,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -687,6 +716,53 @@ pub async fn ue_bootstrap(args: &UeBootstrapArgs, out: &mut dyn Write) -> Result
                 b64(key)
             )?;
         }
+    }
+    Ok(())
+}
+
+/// `akaid ue login`
+pub async fn ue_login(args: &UeLoginArgs, out: &mut dyn Write) -> Result<(), CommandError> {
+    use crate::ue::browser::{Browser, Decision};
+    use crate::ue::ub::Handset;
+    let fields = SubscriberFields {
+        impi: &args.impi,
+        k: &args.k,
+        opc: Some(&args.opc),
+        ..SubscriberFields::default()
+    }
+    .parse()?;
+    let usim = match &args.state {
+        Some(path) => crate::ue::state::load(path)?,
+        None => crate::aka::UsimState::default(),
+    };
+    let handset = Handset {
+        impi: fields.impi,
+        keys: fields.keys,
+        usim,
+    };
+    let mut browser = Browser::new(args.bsf.clone(), handset)?;
+    let decision = if args.deny {
+        Decision::Deny
+    } else {
+        Decision::Allow
+    };
+    let result = browser.login(&args.url, decision).await;
+    if let Some(path) = &args.state {
+        crate::ue::state::save(path, &browser.handset.usim)?;
+    }
+    let landing = result?;
+    if args.json {
+        let doc = json!({
+            "url": landing.url.as_str(),
+            "status": landing.status,
+            "authenticated": landing.authenticated,
+            "consented": landing.consented,
+            "body": landing.body,
+        });
+        writeln!(out, "{doc}")?;
+    } else {
+        writeln!(out, "landed:  {} (HTTP {})", landing.url, landing.status)?;
+        writeln!(out, "{}", landing.body)?;
     }
     Ok(())
 }

@@ -64,6 +64,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             return Ok(cli::ue_bootstrap(args, &mut out).await?);
         }
         Command::Ue(UeCommand::Bench(args)) => return Ok(cli::ue_bench(args, &mut out).await?),
+        Command::Ue(UeCommand::Login(args)) => return Ok(cli::ue_login(args, &mut out).await?),
         _ => {}
     }
     let ctx = Context::open(config, &env).await?;

@@ -22,11 +22,22 @@ use zeroize::Zeroizing;
 
 use crate::secret::Secret;
 
-/// Longest header value accepted, in bytes. A Ub or Ua header is a few hundred bytes; this
-/// bounds the work a hostile client can cause.
-pub const MAX_HEADER_LEN: usize = 4096;
-/// Longest parameter value accepted (after unquoting), in bytes.
+/// Longest header value accepted, in bytes. A Ub header is a few hundred bytes; a Ua header
+/// repeats the request target in `uri`, and an OpenID request target may be several KiB.
+/// This bounds the work a hostile client can cause.
+pub const MAX_HEADER_LEN: usize = 12 * 1024;
+/// Longest parameter value accepted (after unquoting), in bytes, but for `uri`.
 pub const MAX_VALUE_LEN: usize = 1024;
+/// Longest `uri` accepted: the request target, as long as the server accepts URLs.
+pub const MAX_URI_LEN: usize = 8 * 1024;
+
+fn max_len(name: &str) -> usize {
+    if name == "uri" {
+        MAX_URI_LEN
+    } else {
+        MAX_VALUE_LEN
+    }
+}
 /// Longest parameter name accepted; the longest one defined is `nextnonce`.
 const MAX_NAME_LEN: usize = 64;
 
@@ -48,7 +59,9 @@ pub enum DigestError {
     Duplicate(String),
     #[error("Digest parameter {0:?} is missing")]
     Missing(&'static str),
-    #[error("Digest parameter {0:?} is longer than {MAX_VALUE_LEN} bytes")]
+    #[error(
+        "Digest parameter {0:?} is too long ({MAX_VALUE_LEN} bytes at most, {MAX_URI_LEN} for uri)"
+    )]
     ValueTooLong(String),
     #[error("Digest parameter {param:?} is invalid: {reason}")]
     BadValue { param: &'static str, reason: String },
@@ -418,7 +431,7 @@ impl Params {
                 }
                 input[start..i].to_owned()
             };
-            if value.len() > MAX_VALUE_LEN {
+            if value.len() > max_len(&name) {
                 return Err(DigestError::ValueTooLong(name));
             }
             if map.contains_key(&name) {
@@ -477,7 +490,7 @@ fn read_quoted(b: &[u8], mut i: usize, name: &str) -> Result<(String, usize), Di
             }
         }
         // Checked while reading so a hostile value is not copied in full first.
-        if out.len() > MAX_VALUE_LEN {
+        if out.len() > max_len(name) {
             return Err(DigestError::ValueTooLong(name.to_owned()));
         }
     }

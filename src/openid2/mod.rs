@@ -18,6 +18,7 @@
 
 pub mod assoc;
 pub mod checkid;
+pub mod endpoint;
 pub mod ext;
 pub mod kv;
 pub mod message;

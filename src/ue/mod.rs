@@ -4,6 +4,7 @@
 //! `akaid ue bench` uses it as a load generator.
 
 pub mod bench;
+pub mod browser;
 pub mod state;
 pub mod ub;
 

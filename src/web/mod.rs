@@ -2,12 +2,14 @@
 //! health endpoint, and the client address behind trusted proxies.
 
 pub mod client_ip;
+pub mod pages;
 pub mod session;
+pub mod ua;
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -21,14 +23,48 @@ pub struct AppState {
     pub bsf: Bsf,
     /// Where the OP gets Ks_NAF: in process, or over Zn (DESIGN.md §2.4).
     pub keys: std::sync::Arc<dyn crate::gba::zn::KeyService>,
+    /// The OP's Ua login (DESIGN.md §2.5).
+    pub ua: ua::Ua,
+    /// The OpenID 2.0 provider.
+    pub op: crate::openid2::endpoint::Op,
 }
 
 impl AppState {
     /// The state for a process running both roles (tests, the default).
     pub fn new(ctx: Context) -> Self {
         let bsf = ctx.bsf();
-        let keys = std::sync::Arc::new(bsf.key_service().clone());
-        Self { ctx, bsf, keys }
+        let keys: std::sync::Arc<dyn crate::gba::zn::KeyService> =
+            std::sync::Arc::new(bsf.key_service().clone());
+        Self::assemble(ctx, bsf, keys)
+    }
+
+    fn assemble(
+        ctx: Context,
+        bsf: Bsf,
+        keys: std::sync::Arc<dyn crate::gba::zn::KeyService>,
+    ) -> Self {
+        let host = ctx.config.public_url.host_str().unwrap_or("localhost");
+        let ua = ua::Ua::new(host, keys.clone(), ctx.store.clone(), ctx.clock.clone())
+            .unwrap_or_else(|_| {
+                // A host name too long for a NAF_Id cannot come from a parsed URL's host;
+                // fall back to a valid one rather than fail.
+                #[allow(clippy::expect_used)]
+                ua::Ua::new(
+                    "localhost",
+                    keys.clone(),
+                    ctx.store.clone(),
+                    ctx.clock.clone(),
+                )
+                .expect("localhost is a valid NAF FQDN")
+            });
+        let op = crate::openid2::endpoint::Op::new(&ctx.config.public_url);
+        Self {
+            ctx,
+            bsf,
+            keys,
+            ua,
+            op,
+        }
     }
 
     /// The state for the roles `ctx.config.roles` names; fails when an OP without the BSF
@@ -36,7 +72,7 @@ impl AppState {
     pub fn for_roles(ctx: Context) -> Result<Self, crate::context::OpenError> {
         let keys = ctx.key_service()?;
         let bsf = ctx.bsf();
-        Ok(Self { ctx, bsf, keys })
+        Ok(Self::assemble(ctx, bsf, keys))
     }
 }
 
@@ -48,8 +84,31 @@ impl axum::extract::FromRef<AppState> for Bsf {
 
 /// The OP listener's routes.
 pub fn op_router(state: AppState) -> Router {
+    use crate::openid2::endpoint as openid2;
+    let sessions = session::layer(
+        session::SessionDb::new(
+            state.ctx.store.login_sessions.clone(),
+            state.ctx.clock.clone(),
+        ),
+        state.ctx.config.public_url.scheme() == "https",
+    );
     Router::new()
+        .route("/", get(openid2::openid2_op_identifier_get))
+        .route("/xrds", get(openid2::openid2_xrds_get))
+        .route(
+            "/openid",
+            get(openid2::openid2_endpoint).post(openid2::openid2_endpoint),
+        )
+        .route("/openid/consent", post(openid2::openid2_consent_post))
+        .route("/id/{pseudonym}", get(openid2::openid2_identifier_get))
+        .route(
+            "/id/{pseudonym}/xrds",
+            get(openid2::openid2_identifier_xrds_get),
+        )
+        .route("/static/akaid.css", get(pages::web_static_css_get))
+        .layer(sessions)
         .route("/healthz", get(web_healthz_get))
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .with_state(state)
 }
 

@@ -1,0 +1,839 @@
+//! The OpenID 2.0 provider's HTTP side (DESIGN.md §2.6): discovery documents, the `/openid`
+//! endpoint with every mode, and the consent form's answer. Thin: the protocol is in the
+//! pure modules beside this one; here are the store, the session, the Ua login and the
+//! choice of response form.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use time::Duration;
+use tokio::sync::OnceCell;
+use tower_sessions::Session;
+
+use super::assoc::{AssocType, AssociateRequest, MacKey};
+use super::checkid::{Assertion, CheckIdRequest, IdentityRequest};
+use super::ext::{AxFetchRequest, PapeRequest, PapeResponse, ax_msisdn_values};
+use super::message::{Indirect, Message, Mode, Version};
+use super::{Error, IDENTIFIER_SELECT, signing, xrds};
+use crate::ids::Impi;
+use crate::secret::{SealContext, Secret};
+use crate::store::{AssociationRow, ConsentRow, RealmPolicy};
+use crate::web::AppState;
+use crate::web::pages::{self, ConsentPage, OPERATOR, SelfPostPage};
+use crate::web::session::Login;
+use crate::web::ua::UaRequest;
+
+const ASSOCIATIONS: &str = "openid2_associations";
+/// Shared associations live this long (§8.2.1 `expires_in`).
+const ASSOCIATION_TTL: Duration = Duration::hours(2);
+/// Private associations only need to outlive the relying party's check_authentication.
+const PRIVATE_ASSOCIATION_TTL: Duration = Duration::minutes(10);
+/// A response_nonce older than this is refused by check_authentication, and the record of a
+/// used one is kept this long.
+const NONCE_WINDOW: Duration = Duration::hours(1);
+const PSEUDONYM_SECRET: &str = "pseudonym_secret";
+const PENDING: &str = "openid2_pending";
+
+/// The OpenID 2.0 provider's state; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Op {
+    public_url: String,
+    endpoint: String,
+    over_https: bool,
+    pseudonym_secret: Arc<OnceCell<Secret<Vec<u8>>>>,
+}
+
+impl Op {
+    pub fn new(public_url: &url::Url) -> Self {
+        let public_url = public_url.as_str().to_owned();
+        Self {
+            endpoint: xrds::op_endpoint(&public_url),
+            over_https: public_url.starts_with("https:"),
+            public_url,
+            pseudonym_secret: Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// The user identifier URL for a pseudonym.
+    pub fn identifier(&self, pseudonym: &str) -> String {
+        format!("{}id/{pseudonym}", self.public_url)
+    }
+}
+
+/// The secret behind pseudonyms: made once, sealed in `meta`, the same for every process.
+async fn pseudonym_secret(state: &AppState) -> Result<&Secret<Vec<u8>>, Response> {
+    state
+        .op
+        .pseudonym_secret
+        .get_or_try_init(|| async {
+            let ctx = SealContext::new("meta", "value", PSEUDONYM_SECRET);
+            let mut fresh = Secret::new([0u8; 32]);
+            rand::Rng::fill(&mut rand::rng(), &mut fresh.expose_mut()[..]);
+            let sealed = state.ctx.sealer.seal(ctx, fresh.expose());
+            let stored = state
+                .ctx
+                .store
+                .meta
+                .get_or_insert(PSEUDONYM_SECRET, &sealed)
+                .await
+                .map_err(|e| e.to_string())?;
+            let ctx = SealContext::new("meta", "value", PSEUDONYM_SECRET);
+            state
+                .ctx
+                .sealer
+                .open(ctx, &stored)
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| internal(&e))
+}
+
+/// The identifier a subscriber has at a realm: pairwise by default, stable where the
+/// operator's policy says so (DESIGN.md §2.6). OIDC's pairwise `sub` uses the same function.
+pub async fn subject_for(
+    state: &AppState,
+    impi: &Impi,
+    host: &str,
+    stable: bool,
+) -> Result<String, Response> {
+    let secret = pseudonym_secret(state).await?;
+    let host = if stable { "" } else { host };
+    Ok(super::pseudonym::pseudonym(
+        secret.expose(),
+        impi.as_str(),
+        host,
+    ))
+}
+
+fn internal(what: &str) -> Response {
+    tracing::error!(error = %what, "OpenID 2.0 endpoint");
+    pages::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The sign-in service had an internal problem.",
+        "Go back to the site and try again.",
+    )
+}
+
+fn wants_xrds(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains(xrds::XRDS_CONTENT_TYPE))
+}
+
+fn xrds_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, xrds::XRDS_CONTENT_TYPE)], body).into_response()
+}
+
+fn html_with_xrds_location(body: String, location: &str) -> Response {
+    let mut response = (StatusCode::OK, body).into_response();
+    pages::secure(&mut response, None);
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert("x-xrds-location", value);
+    }
+    response
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// `GET /`: the OP identifier (Yadis: XRDS on request, `X-XRDS-Location` otherwise).
+pub async fn openid2_op_identifier_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Response {
+    let op = &state.op;
+    if wants_xrds(&headers) {
+        return xrds_response(xrds::op_identifier_xrds(&op.public_url));
+    }
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <title>{OPERATOR}: sign in with your SIM</title>\
+         <link rel=\"openid2.provider\" href=\"{}\"></head>\
+         <body><main><h1>{OPERATOR}</h1><p>This is the operator's sign-in service. Sites \
+         that offer \"Sign in with your operator\" send you here; your phone's SIM confirms \
+         who you are.</p></main></body></html>",
+        escape(&op.endpoint)
+    );
+    html_with_xrds_location(body, &format!("{}xrds", op.public_url))
+}
+
+/// `GET /xrds`: the OP identifier's XRDS document.
+pub async fn openid2_xrds_get(State(state): State<AppState>) -> Response {
+    xrds_response(xrds::op_identifier_xrds(&state.op.public_url))
+}
+
+fn valid_pseudonym(p: &str) -> bool {
+    p.len() == super::pseudonym::PSEUDONYM_LEN
+        && p.bytes()
+            .all(|b| b.is_ascii_lowercase() || (b'2'..=b'7').contains(&b))
+}
+
+/// `GET /id/{pseudonym}`: a user identifier (XRDS on request, HTML with links otherwise).
+pub async fn openid2_identifier_get(
+    State(state): State<AppState>,
+    Path(pseudonym): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let op = &state.op;
+    if !valid_pseudonym(&pseudonym) {
+        return pages::error(
+            StatusCode::NOT_FOUND,
+            "No such identifier",
+            "This address is not an identifier issued by this service.",
+            "Check the address.",
+        );
+    }
+    let id = op.identifier(&pseudonym);
+    if wants_xrds(&headers) {
+        return xrds_response(xrds::user_identifier_xrds(&op.public_url, &id));
+    }
+    let body = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{OPERATOR}\
+         </title><link rel=\"openid2.provider\" href=\"{ep}\">\
+         <link rel=\"openid2.local_id\" href=\"{id}\">\
+         <link rel=\"openid.server\" href=\"{ep}\"></head><body><main><p>An identifier \
+         issued by {OPERATOR}.</p></main></body></html>",
+        ep = escape(&op.endpoint),
+        id = escape(&id),
+    );
+    html_with_xrds_location(body, &format!("{id}/xrds"))
+}
+
+/// `GET /id/{pseudonym}/xrds`.
+pub async fn openid2_identifier_xrds_get(
+    State(state): State<AppState>,
+    Path(pseudonym): Path<String>,
+) -> Response {
+    if !valid_pseudonym(&pseudonym) {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let id = state.op.identifier(&pseudonym);
+    xrds_response(xrds::user_identifier_xrds(&state.op.public_url, &id))
+}
+
+fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(bytes).into_owned().collect()
+}
+
+fn kv_response(status: StatusCode, message: &Message) -> Response {
+    match message.to_kv() {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+fn direct_error(error: &Error, version: Version) -> Response {
+    kv_response(StatusCode::BAD_REQUEST, &error.direct_response(version))
+}
+
+fn bad_request_page(what: &str) -> Response {
+    pages::error(
+        StatusCode::BAD_REQUEST,
+        "This sign-in request cannot be used",
+        what,
+        "Go back to the site you came from and start the sign-in again.",
+    )
+}
+
+/// `GET|POST /openid`: every mode of §4–§11.
+pub async fn openid2_endpoint(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let pairs = if method == Method::POST {
+        form_pairs(&body)
+    } else {
+        form_pairs(uri.query().unwrap_or("").as_bytes())
+    };
+    let message = match Message::from_pairs(&pairs) {
+        Ok(m) => m,
+        Err(e) => {
+            let e = Error::from(e);
+            return if method == Method::POST {
+                direct_error(&e, Version::V2)
+            } else {
+                bad_request_page(&e.to_string())
+            };
+        }
+    };
+    let version = message.version();
+    match message.mode() {
+        Ok(Mode::Associate) if method == Method::POST => associate(&state, &message).await,
+        Ok(Mode::CheckAuthentication) if method == Method::POST => {
+            check_authentication(&state, &message).await
+        }
+        Ok(Mode::CheckidSetup | Mode::CheckidImmediate) => {
+            let request = UaRequest {
+                method: method.as_str(),
+                uri: uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+                headers: &headers,
+                body: &body,
+            };
+            checkid(&state, &session, message, &request).await
+        }
+        Ok(mode) if method == Method::POST => {
+            let mut m = Message::new(version);
+            m.set(
+                "error",
+                format!("openid.mode {} is not a direct request", mode.as_str()),
+            );
+            kv_response(StatusCode::BAD_REQUEST, &m)
+        }
+        Ok(mode) => bad_request_page(&format!(
+            "openid.mode {} cannot be sent by a browser.",
+            mode.as_str()
+        )),
+        Err(e) if method == Method::POST => direct_error(&Error::from(e), version),
+        Err(_) if pairs.is_empty() => openid2_op_identifier_get(State(state), headers).await,
+        Err(e) => bad_request_page(&e.to_string()),
+    }
+}
+
+/// `associate` (§8).
+async fn associate(state: &AppState, message: &Message) -> Response {
+    let request = match AssociateRequest::parse(message, state.op.over_https) {
+        Ok(r) => r,
+        Err(e) => return direct_error(&Error::from(e), message.version()),
+    };
+    let handle = new_handle();
+    let mac_key: MacKey = Secret::new(random_vec(request.assoc_type.mac_key_len()));
+    let server_private = Secret::new(random_vec(64));
+    let answer = match request.answer(
+        &handle,
+        ASSOCIATION_TTL.whole_seconds().unsigned_abs(),
+        &mac_key,
+        &server_private,
+    ) {
+        Ok(a) => a,
+        Err(e) => return direct_error(&Error::from(e), message.version()),
+    };
+    let row = AssociationRow {
+        handle: handle.clone(),
+        assoc_type: request.assoc_type.as_str().to_owned(),
+        secret_sealed: state.ctx.sealer.seal(
+            SealContext::new(ASSOCIATIONS, "secret", &handle),
+            mac_key.expose(),
+        ),
+        private: false,
+        expires_at: state.ctx.clock.now() + ASSOCIATION_TTL,
+    };
+    if let Err(e) = state.ctx.store.openid2.insert_association(&row).await {
+        tracing::error!(error = %e, "storing an association");
+        let mut m = Message::new(message.version());
+        m.set("error", "the association could not be stored; try again");
+        return kv_response(StatusCode::SERVICE_UNAVAILABLE, &m);
+    }
+    kv_response(StatusCode::OK, &answer)
+}
+
+fn new_handle() -> String {
+    let mut bytes = [0u8; 18];
+    rand::Rng::fill(&mut rand::rng(), &mut bytes[..]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn random_vec(len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    rand::Rng::fill(&mut rand::rng(), &mut v[..]);
+    v
+}
+
+/// An association and its MAC key, if the handle names a live one.
+async fn load_association(
+    state: &AppState,
+    handle: &str,
+) -> Result<Option<(AssociationRow, AssocType, MacKey)>, String> {
+    let Some(row) = state
+        .ctx
+        .store
+        .openid2
+        .association(handle, state.ctx.clock.now())
+        .await
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(None);
+    };
+    let Some(assoc_type) = AssocType::parse(&row.assoc_type) else {
+        return Err(format!("stored association type {:?}", row.assoc_type));
+    };
+    let key = state
+        .ctx
+        .sealer
+        .open(
+            SealContext::new(ASSOCIATIONS, "secret", &row.handle),
+            &row.secret_sealed,
+        )
+        .map_err(|e| e.to_string())?;
+    Ok(Some((row, assoc_type, key)))
+}
+
+/// `check_authentication` (§11.4.2): private associations only, each nonce once.
+async fn check_authentication(state: &AppState, message: &Message) -> Response {
+    let version = message.version();
+    let mut answer = Message::new(version);
+    let mut valid = false;
+    if let Some(handle) = message.get("assoc_handle") {
+        match load_association(state, handle).await {
+            Err(e) => return internal(&e),
+            Ok(Some((row, assoc_type, key))) if row.private => {
+                valid = signing::verify(message, assoc_type, &key).is_ok();
+            }
+            Ok(_) => {}
+        }
+    }
+    if valid && let Some(nonce) = message.get("response_nonce") {
+        let now = state.ctx.clock.now();
+        valid = match signing::parse_nonce(nonce) {
+            Ok(at) if (now - at).abs() <= NONCE_WINDOW => {
+                match state
+                    .ctx
+                    .store
+                    .openid2
+                    .record_nonce(nonce, at + NONCE_WINDOW + Duration::minutes(5))
+                    .await
+                {
+                    Ok(first) => first,
+                    Err(e) => return internal(&e.to_string()),
+                }
+            }
+            _ => false,
+        };
+    } else if valid && version == Version::V2 {
+        valid = false;
+    }
+    answer.set("is_valid", if valid { "true" } else { "false" });
+    if let Some(handle) = message.get("invalidate_handle") {
+        match load_association(state, handle).await {
+            Ok(Some(_)) => {}
+            Ok(None) => answer.set("invalidate_handle", handle),
+            Err(e) => return internal(&e),
+        }
+    }
+    kv_response(StatusCode::OK, &answer)
+}
+
+/// The pending request a consent form answers, kept in the session.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Pending {
+    id: String,
+    csrf: String,
+    fields: Vec<(String, String)>,
+}
+
+/// `checkid_setup` and `checkid_immediate` (§9, §10).
+async fn checkid(
+    state: &AppState,
+    session: &Session,
+    message: Message,
+    ua: &UaRequest<'_>,
+) -> Response {
+    let request = match CheckIdRequest::parse(message) {
+        Ok(r) => r,
+        Err(e) => return bad_request_page(&e.to_string()),
+    };
+    let Some(return_to) = request.return_to.clone() else {
+        return bad_request_page("The request has no return_to: there is nowhere to answer.");
+    };
+    let now = state.ctx.clock.now();
+    let policy = match state
+        .ctx
+        .store
+        .realm_policies
+        .get(request.realm.as_str())
+        .await
+    {
+        Ok(p) => p,
+        Err(e) => return internal(&e.to_string()),
+    };
+    if policy
+        .as_ref()
+        .is_some_and(|p| p.policy == RealmPolicy::Deny)
+    {
+        return indirect(&request, request.cancel(), &return_to);
+    }
+    let pape = match PapeRequest::from_message(request.message()) {
+        Ok(p) => p,
+        Err(e) => return indirect_error(&request, Error::from(e), &return_to),
+    };
+    let max_age = pape
+        .as_ref()
+        .and_then(|p| p.max_auth_age)
+        .map(|s| Duration::seconds(i64::try_from(s).unwrap_or(i64::MAX)));
+    let login = if request.immediate {
+        match crate::web::session::login(session).await {
+            Some(l) if max_age.is_none_or(|age| now - l.auth_time <= age) => l,
+            _ => return setup_needed(state, &request, &return_to),
+        }
+    } else {
+        match state
+            .ua
+            .login(session, ua, max_age, request.realm.as_str())
+            .await
+        {
+            Ok(l) => l,
+            Err(response) => return response,
+        }
+    };
+    let stable = policy.as_ref().is_some_and(|p| p.stable_identifier);
+    let pseudonym = match subject_for(state, &login.impi, request.realm.host(), stable).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let identifier = state.op.identifier(&pseudonym);
+    if let IdentityRequest::Claimed { claimed_id, .. } = &request.identity
+        && claimed_id != &identifier
+    {
+        // Never an assertion about someone else's identifier.
+        return if request.immediate {
+            setup_needed(state, &request, &return_to)
+        } else {
+            indirect(&request, request.cancel(), &return_to)
+        };
+    }
+    let wanted = shared_items(&request);
+    let consented = policy
+        .as_ref()
+        .is_some_and(|p| p.policy == RealmPolicy::Allow)
+        || match state
+            .ctx
+            .store
+            .consents
+            .get(&login.impi, &relying_party(&request))
+            .await
+        {
+            Ok(Some(c)) => wanted.iter().all(|w| c.shared.split(' ').any(|s| s == w)),
+            Ok(None) => false,
+            Err(e) => return internal(&e.to_string()),
+        };
+    if consented {
+        return assert(state, &request, &login, &identifier, &return_to).await;
+    }
+    if request.immediate {
+        return setup_needed(state, &request, &return_to);
+    }
+    consent_page(session, &request, &wanted).await
+}
+
+fn relying_party(request: &CheckIdRequest) -> String {
+    format!("openid2:{}", request.realm.as_str())
+}
+
+/// What the relying party asks to receive, as consent items.
+fn shared_items(request: &CheckIdRequest) -> Vec<String> {
+    let mut items = vec!["identifier".to_owned()];
+    if let Ok(Some(ax)) = AxFetchRequest::from_message(request.message())
+        && ax.attributes.iter().any(|a| {
+            a.type_uri == super::ext::AX_PHONE_CELL || a.type_uri == super::ext::AX_PHONE_DEFAULT
+        })
+    {
+        items.push("phone".to_owned());
+    }
+    items
+}
+
+fn describe(item: &str) -> String {
+    match item {
+        "identifier" => "An identifier for you that only this site gets".to_owned(),
+        "phone" => "Your mobile number".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+async fn consent_page(session: &Session, request: &CheckIdRequest, wanted: &[String]) -> Response {
+    let pending = Pending {
+        id: new_handle(),
+        csrf: new_handle(),
+        fields: request.message().to_form_fields(),
+    };
+    if let Err(e) = session.insert(PENDING, &pending).await {
+        return internal(&e.to_string());
+    }
+    let site = request.realm.as_str();
+    let form_action = origin(request.return_to.as_deref().unwrap_or(site));
+    pages::html(
+        StatusCode::OK,
+        &ConsentPage {
+            operator: OPERATOR,
+            site,
+            site_host: request.realm.host(),
+            shared: wanted.iter().map(|w| describe(w)).collect(),
+            action: "/openid/consent",
+            csrf: &pending.csrf,
+            request_id: &pending.id,
+        },
+        form_action.as_deref(),
+    )
+}
+
+fn origin(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    Some(parsed.origin().ascii_serialization())
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub struct ConsentForm {
+    csrf: String,
+    request: String,
+    decision: String,
+}
+
+/// `POST /openid/consent`: the answer to the consent page.
+pub async fn openid2_consent_post(
+    State(state): State<AppState>,
+    session: Session,
+    axum::Form(form): axum::Form<ConsentForm>,
+) -> Response {
+    let pending: Option<Pending> = session.get(PENDING).await.ok().flatten();
+    let Some(pending) = pending.filter(|p| {
+        p.id == form.request
+            && subtle::ConstantTimeEq::ct_eq(p.csrf.as_bytes(), form.csrf.as_bytes()).into()
+    }) else {
+        return pages::error(
+            StatusCode::FORBIDDEN,
+            "This answer cannot be used",
+            "The sign-in request it belongs to has expired or was made in another window.",
+            "Go back to the site and start the sign-in again.",
+        );
+    };
+    let Some(login) = crate::web::session::login(&session).await else {
+        return pages::error(
+            StatusCode::FORBIDDEN,
+            "You are not signed in",
+            "The sign-in that this answer belongs to has ended.",
+            "Go back to the site and start the sign-in again.",
+        );
+    };
+    if let Err(e) = session.remove::<Pending>(PENDING).await {
+        return internal(&e.to_string());
+    }
+    let request = match Message::from_pairs(&pending.fields)
+        .map_err(Error::from)
+        .and_then(|m| CheckIdRequest::parse(m).map_err(Error::from))
+    {
+        Ok(r) => r,
+        Err(e) => return internal(&e.to_string()),
+    };
+    let Some(return_to) = request.return_to.clone() else {
+        return internal("pending request without return_to");
+    };
+    match form.decision.as_str() {
+        "allow" => {
+            let row = ConsentRow {
+                impi: login.impi.clone(),
+                relying_party: relying_party(&request),
+                shared: shared_items(&request).join(" "),
+                created_at: state.ctx.clock.now(),
+            };
+            if let Err(e) = state.ctx.store.consents.put(&row).await {
+                return internal(&e.to_string());
+            }
+            let stable = match state
+                .ctx
+                .store
+                .realm_policies
+                .get(request.realm.as_str())
+                .await
+            {
+                Ok(p) => p.is_some_and(|p| p.stable_identifier),
+                Err(e) => return internal(&e.to_string()),
+            };
+            let pseudonym =
+                match subject_for(&state, &login.impi, request.realm.host(), stable).await {
+                    Ok(p) => p,
+                    Err(r) => return r,
+                };
+            let identifier = state.op.identifier(&pseudonym);
+            assert(&state, &request, &login, &identifier, &return_to).await
+        }
+        "deny" => indirect(&request, request.cancel(), &return_to),
+        _ => pages::error(
+            StatusCode::BAD_REQUEST,
+            "This answer cannot be used",
+            "The form was not answered with Allow or Deny.",
+            "Go back to the site and start the sign-in again.",
+        ),
+    }
+}
+
+fn setup_needed(state: &AppState, request: &CheckIdRequest, return_to: &str) -> Response {
+    // The URL a user agent can visit to set up: the same request as checkid_setup.
+    let mut setup = request.message().clone();
+    setup.set("mode", Mode::CheckidSetup.as_str());
+    let url = setup
+        .to_redirect_url(&state.op.endpoint)
+        .unwrap_or_else(|_| state.op.endpoint.clone());
+    indirect(request, request.setup_needed(&url), return_to)
+}
+
+fn indirect_error(request: &CheckIdRequest, error: Error, return_to: &str) -> Response {
+    send_indirect(request, error.indirect_response(request.version), return_to)
+}
+
+fn indirect(
+    request: &CheckIdRequest,
+    message: Result<Message, super::checkid::CheckIdError>,
+    return_to: &str,
+) -> Response {
+    match message {
+        Ok(m) => send_indirect(request, m, return_to),
+        Err(e) => bad_request_page(&e.to_string()),
+    }
+}
+
+/// A redirect, or the self-posting form when the URL would be too long (DESIGN.md §2.7).
+fn send_indirect(request: &CheckIdRequest, message: Message, return_to: &str) -> Response {
+    match message.to_indirect(return_to) {
+        Ok(Indirect::Redirect(url)) => match HeaderValue::from_str(&url) {
+            Ok(location) => {
+                let mut r = StatusCode::SEE_OTHER.into_response();
+                r.headers_mut().insert(header::LOCATION, location);
+                r.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                r
+            }
+            Err(_) => bad_request_page("The site's return address cannot be used."),
+        },
+        Ok(Indirect::FormPost { action, fields }) => pages::html(
+            StatusCode::OK,
+            &SelfPostPage {
+                operator: OPERATOR,
+                site_host: request.realm.host(),
+                action: &action,
+                fields,
+            },
+            origin(&action).as_deref(),
+        ),
+        Err(e) => bad_request_page(&e.to_string()),
+    }
+}
+
+/// The positive assertion (§10.1), signed with the relying party's association if it named
+/// a live shared one, else with a new private one (§10.1, and `invalidate_handle` for a
+/// handle we do not know).
+async fn assert(
+    state: &AppState,
+    request: &CheckIdRequest,
+    login: &Login,
+    identifier: &str,
+    return_to: &str,
+) -> Response {
+    let now = state.ctx.clock.now();
+    let mut invalidate = None;
+    let mut signer = None;
+    if let Some(handle) = &request.assoc_handle {
+        match load_association(state, handle).await {
+            Ok(Some((row, t, key))) if !row.private => signer = Some((row.handle, t, key)),
+            Ok(_) => invalidate = Some(handle.clone()),
+            Err(e) => return internal(&e),
+        }
+    }
+    let (handle, assoc_type, key) = match signer {
+        Some(s) => s,
+        None => {
+            let handle = new_handle();
+            let key: MacKey = Secret::new(random_vec(AssocType::HmacSha256.mac_key_len()));
+            let row = AssociationRow {
+                handle: handle.clone(),
+                assoc_type: AssocType::HmacSha256.as_str().to_owned(),
+                secret_sealed: state.ctx.sealer.seal(
+                    SealContext::new(ASSOCIATIONS, "secret", &handle),
+                    key.expose(),
+                ),
+                private: true,
+                expires_at: now + PRIVATE_ASSOCIATION_TTL,
+            };
+            if let Err(e) = state.ctx.store.openid2.insert_association(&row).await {
+                return internal(&e.to_string());
+            }
+            (handle, AssocType::HmacSha256, key)
+        }
+    };
+    let nonce = match signing::format_nonce(now, &new_handle()) {
+        Ok(n) => n,
+        Err(e) => return internal(&e.to_string()),
+    };
+    // OpenID 1.1 and identifier_select requests about "nobody" still need an identity.
+    let claimed = match &request.identity {
+        IdentityRequest::Claimed { claimed_id, .. } if claimed_id != IDENTIFIER_SELECT => {
+            claimed_id.clone()
+        }
+        _ => identifier.to_owned(),
+    };
+    let mut message = match request.positive(&Assertion {
+        op_endpoint: &state.op.endpoint,
+        claimed_id: &claimed,
+        identity: &claimed,
+        response_nonce: &nonce,
+        assoc_handle: &handle,
+        invalidate_handle: invalidate.as_deref(),
+    }) {
+        Ok(m) => m,
+        Err(e) => return bad_request_page(&e.to_string()),
+    };
+    if let Err(e) = add_extensions(state, request, login, &mut message).await {
+        return indirect_error(request, e, return_to);
+    }
+    if let Err(e) = signing::sign(&mut message, assoc_type, &key) {
+        return internal(&e.to_string());
+    }
+    send_indirect(request, message, return_to)
+}
+
+/// SReg, AX and PAPE answers (DESIGN.md §2.6): the MSISDN only through AX, with consent.
+async fn add_extensions(
+    state: &AppState,
+    request: &CheckIdRequest,
+    login: &Login,
+    message: &mut Message,
+) -> Result<(), Error> {
+    let req = request.message();
+    if let Some(sreg) = super::ext::SregRequest::from_message(req)
+        && let Some(ext) = sreg.response(&BTreeMap::new())
+    {
+        message.add_extension(&ext)?;
+    }
+    if let Some(ax) = AxFetchRequest::from_message(req)? {
+        let msisdn = state
+            .ctx
+            .store
+            .subscribers
+            .info(&login.impi)
+            .await
+            .ok()
+            .flatten()
+            .and_then(|i| i.msisdn);
+        let values = msisdn
+            .map(|m| ax_msisdn_values(m.as_str()))
+            .unwrap_or_default();
+        message.add_extension(&ax.response(&values))?;
+    }
+    if let Some(pape) = PapeRequest::from_message(req)? {
+        let response = PapeResponse {
+            auth_policies: vec![super::ext::PAPE_PHISHING_RESISTANT.to_owned()],
+            auth_time: Some(login.auth_time),
+            nist_auth_level: None,
+        };
+        message.add_extension(&pape.response(&response)?)?;
+    }
+    Ok(())
+}
