@@ -48,6 +48,9 @@ pub struct Browser {
     bootstrap: Option<Bootstrapped>,
     /// The Digest nonce-count per nonce in use.
     nc: u32,
+    /// A URL prefix not to follow a redirect into: the login ends there, with the
+    /// redirect's target as the landing URL (status 303, empty body).
+    pub stop_before: Option<String>,
 }
 
 impl Browser {
@@ -66,6 +69,7 @@ impl Browser {
             handset,
             bootstrap: None,
             nc: 0,
+            stop_before: None,
         })
     }
 
@@ -120,6 +124,17 @@ impl Browser {
                 url = url
                     .join(location)
                     .map_err(|e| UeError::Protocol(format!("Location: {e}")))?;
+                if let Some(prefix) = &self.stop_before
+                    && url.as_str().starts_with(prefix.as_str())
+                {
+                    return Ok(Landing {
+                        url,
+                        status,
+                        body: String::new(),
+                        consented,
+                        authenticated,
+                    });
+                }
                 method = reqwest::Method::GET;
                 form = None;
                 continue;

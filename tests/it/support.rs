@@ -240,3 +240,50 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The OP and the BSF served in process, each on its own 127.0.0.1 port, on SQLite.
+pub struct OpServer {
+    pub op_url: url::Url,
+    pub bsf_url: url::Url,
+    pub ctx: akaid::context::Context,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn op_server(clock: Option<Arc<dyn akaid::clock::Clock>>) -> OpServer {
+    let dir = tempfile::tempdir().unwrap();
+    let op = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bsf = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mut config = akaid::config::Config::with_data_dir(&dir.path().join("data"));
+    config.public_url = format!("http://127.0.0.1:{}/", op.local_addr().unwrap().port())
+        .parse()
+        .unwrap();
+    config.bsf_url = format!("http://127.0.0.1:{}/", bsf.local_addr().unwrap().port())
+        .parse()
+        .unwrap();
+    let mut ctx = akaid::context::Context::open(config, &|_| None)
+        .await
+        .unwrap();
+    if let Some(clock) = clock {
+        ctx = ctx.with_clock(clock);
+    }
+    let state = akaid::AppState::new(ctx.clone());
+    for (listener, app) in [
+        (op, akaid::op_router(state.clone())),
+        (bsf, akaid::bsf_router(state)),
+    ] {
+        tokio::spawn(async move {
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .await
+            .unwrap()
+        });
+    }
+    OpServer {
+        op_url: ctx.config.public_url.clone(),
+        bsf_url: ctx.config.bsf_url.clone(),
+        ctx,
+        _dir: dir,
+    }
+}

@@ -1,0 +1,713 @@
+//! The OpenID 2.0 provider end to end: python-openid 3.2.0 as the relying party (a real
+//! library, in `tests/interop/python/rp.py`), the software handset as the browser, and the
+//! negative cases of issue 4 driven directly over HTTP.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use akaid::clock::FixedClock;
+use akaid::ue::browser::{Browser, Decision, Landing};
+use akaid::ue::ub::Handset;
+use serde_json::Value;
+
+use crate::support::{OpServer, op_server, subscriber};
+
+const IMPI: &str = "alice@ims.example.org";
+const MSISDN: &str = "+447700900123";
+
+async fn provisioned(clock: Option<Arc<dyn akaid::clock::Clock>>) -> OpServer {
+    let server = op_server(clock).await;
+    let mut sub = subscriber(IMPI);
+    sub.msisdn = Some(MSISDN.parse().unwrap());
+    server.ctx.hss.add(&sub).await.unwrap();
+    server
+}
+
+fn browser(server: &OpServer) -> Browser {
+    let sub = subscriber(IMPI);
+    Browser::new(
+        server.bsf_url.clone(),
+        Handset {
+            impi: sub.impi,
+            keys: sub.keys,
+            usim: akaid::aka::UsimState::default(),
+        },
+    )
+    .unwrap()
+}
+
+/// python-openid's relying party, running as a child process while this lives.
+struct PythonRp {
+    child: Child,
+    url: String,
+}
+
+impl Drop for PythonRp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl PythonRp {
+    /// `None` (the test is skipped) when no interpreter with python-openid is configured,
+    /// unless `AKAID_REQUIRE_INTEROP=1`, as in CI.
+    fn start() -> Option<Self> {
+        let python = match std::env::var("AKAID_TEST_PYTHON") {
+            Ok(p) => p,
+            Err(_) => {
+                assert!(
+                    std::env::var("AKAID_REQUIRE_INTEROP").as_deref() != Ok("1"),
+                    "AKAID_REQUIRE_INTEROP=1 but AKAID_TEST_PYTHON (a python with \
+                     tests/interop/python/requirements.txt) is not set"
+                );
+                eprintln!("skipped: AKAID_TEST_PYTHON is not set");
+                return None;
+            }
+        };
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/python/rp.py");
+        let mut child = Command::new(python)
+            .args([script, "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start rp.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("rp.py printed {line:?}"))
+            .to_owned();
+        Some(Self { child, url })
+    }
+
+    fn login_url(&self, op: &url::Url, query: &str) -> url::Url {
+        let identifier: String =
+            url::form_urlencoded::byte_serialize(op.as_str().as_bytes()).collect();
+        format!("{}login?identifier={identifier}&{query}", self.url)
+            .parse()
+            .unwrap()
+    }
+
+    async fn get_json(&self, path_and_query: &str) -> Value {
+        reqwest::get(format!("{}{path_and_query}", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+}
+
+fn result(landing: &Landing) -> Value {
+    assert_eq!(
+        landing.status, 200,
+        "landed on {}: {}",
+        landing.url, landing.body
+    );
+    serde_json::from_str(&landing.body).unwrap_or_else(|e| panic!("{e}: {}", landing.body))
+}
+
+async fn login(rp: &PythonRp, server: &OpServer, b: &mut Browser, query: &str) -> Value {
+    let landing = b
+        .login(&rp.login_url(&server.op_url, query), Decision::Allow)
+        .await
+        .unwrap();
+    result(&landing)
+}
+
+fn encode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_openid_smart_mode_sha256_with_ax_and_pape() {
+    let Some(rp) = PythonRp::start() else { return };
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    let r = login(
+        &rp,
+        &server,
+        &mut b,
+        "mode=smart&assoc=HMAC-SHA256:DH-SHA256&ax=phone&pape=1&sreg=nickname",
+    )
+    .await;
+    assert_eq!(r["status"], "success", "{r}");
+    let id = r["identity_url"].as_str().unwrap();
+    assert!(id.starts_with(&format!("{}id/", server.op_url)), "{id}");
+    assert_eq!(r["endpoint_server_url"], format!("{}openid", server.op_url));
+    let cell = &r["ax"]["http://axschema.org/contact/phone/cell"];
+    assert_eq!(cell, &serde_json::json!([MSISDN]));
+    assert_eq!(
+        r["pape"]["auth_policies"],
+        serde_json::json!(["http://schemas.openid.net/pape/policies/2007/06/phishing-resistant"])
+    );
+    assert!(r["pape"]["auth_time"].as_str().is_some());
+    assert_eq!(
+        r["response_fields"]["openid.assoc_handle"]
+            .as_str()
+            .is_some(),
+        true
+    );
+    // The association python-openid made is a shared (stored, not private) one.
+    let handle = r["response_fields"]["openid.assoc_handle"]
+        .as_str()
+        .unwrap();
+    let now = akaid::clock::Clock::now(&*server.ctx.clock);
+    let assoc = server
+        .ctx
+        .store
+        .openid2
+        .association(handle, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!assoc.private);
+    assert_eq!(assoc.assoc_type, "HMAC-SHA256");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_openid_smart_mode_sha1() {
+    let Some(rp) = PythonRp::start() else { return };
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    let r = login(&rp, &server, &mut b, "mode=smart&assoc=HMAC-SHA1:DH-SHA1").await;
+    assert_eq!(r["status"], "success", "{r}");
+    let handle = r["response_fields"]["openid.assoc_handle"]
+        .as_str()
+        .unwrap();
+    let now = akaid::clock::Clock::now(&*server.ctx.clock);
+    let assoc = server
+        .ctx
+        .store
+        .openid2
+        .association(handle, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(assoc.assoc_type, "HMAC-SHA1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_openid_stateless_mode_and_a_replay_at_check_authentication() {
+    let Some(rp) = PythonRp::start() else { return };
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    let first = login(&rp, &server, &mut b, "mode=stateless").await;
+    assert_eq!(first["status"], "success", "{first}");
+    // The same kind of login again, captured before verification: verified once, then a
+    // replay of the same response must fail at check_authentication.
+    let landing = b
+        .login(
+            &rp.login_url(&server.op_url, "mode=stateless&capture=1"),
+            Decision::Allow,
+        )
+        .await
+        .unwrap();
+    let captured = result(&landing);
+    assert_eq!(captured["status"], "captured", "{captured}");
+    let url = encode(captured["url"].as_str().unwrap());
+    let once = rp.get_json(&format!("complete?url={url}")).await;
+    assert_eq!(once["status"], "success", "{once}");
+    let again = rp.get_json(&format!("complete?url={url}")).await;
+    assert_eq!(again["status"], "failure", "{again}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_openid_tampered_response_fails() {
+    let Some(rp) = PythonRp::start() else { return };
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    for mode in ["smart", "stateless"] {
+        let landing = b
+            .login(
+                &rp.login_url(&server.op_url, &format!("mode={mode}&capture=1&ax=phone")),
+                Decision::Allow,
+            )
+            .await
+            .unwrap();
+        let captured = result(&landing);
+        let url = encode(captured["url"].as_str().unwrap());
+        let tampered = rp
+            .get_json(&format!(
+                "tamper?url={url}&field=openid.ax.value.phone&value=%2B15550000000"
+            ))
+            .await;
+        assert_eq!(tampered["status"], "failure", "{mode}: {tampered}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_openid_immediate_before_and_after_consent() {
+    let Some(rp) = PythonRp::start() else { return };
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    // No session yet: immediate cannot log in.
+    let r = login(&rp, &server, &mut b, "immediate=1").await;
+    assert_eq!(r["status"], "setup_needed", "{r}");
+    // A setup login asks for consent; afterwards immediate succeeds without any page.
+    let r = login(&rp, &server, &mut b, "").await;
+    assert_eq!(r["status"], "success", "{r}");
+    let landing = b
+        .login(
+            &rp.login_url(&server.op_url, "immediate=1"),
+            Decision::Allow,
+        )
+        .await
+        .unwrap();
+    assert!(!landing.consented && !landing.authenticated);
+    let r = result(&landing);
+    assert_eq!(r["status"], "success", "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_openid_specific_claimed_identifier_and_someone_elses() {
+    let Some(rp) = PythonRp::start() else { return };
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    let first = login(&rp, &server, &mut b, "").await;
+    let mine = first["identity_url"].as_str().unwrap().to_owned();
+    // Logging in with the identifier itself (discovered from its XRDS) gives the same one.
+    let landing = b
+        .login(
+            &format!("{}login?identifier={}", rp.url, encode(&mine))
+                .parse()
+                .unwrap(),
+            Decision::Allow,
+        )
+        .await
+        .unwrap();
+    let r = result(&landing);
+    assert_eq!(r["status"], "success", "{r}");
+    assert_eq!(r["identity_url"], mine.as_str());
+    // Another (well-formed) identifier at this OP is not this subscriber's: no assertion.
+    let other = format!("{}id/aaaaaaaaaaaaaaaaaaaaaaaaaa", server.op_url);
+    let landing = b
+        .login(
+            &format!("{}login?identifier={}", rp.url, encode(&other))
+                .parse()
+                .unwrap(),
+            Decision::Allow,
+        )
+        .await
+        .unwrap();
+    let r = result(&landing);
+    assert_eq!(r["status"], "cancel", "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_openid_deny_is_cancel_and_nothing_is_remembered() {
+    let Some(rp) = PythonRp::start() else { return };
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    let landing = b
+        .login(&rp.login_url(&server.op_url, ""), Decision::Deny)
+        .await
+        .unwrap();
+    assert!(landing.consented);
+    let r = result(&landing);
+    assert_eq!(r["status"], "cancel", "{r}");
+    let impi = IMPI.parse().unwrap();
+    assert!(
+        server
+            .ctx
+            .store
+            .consents
+            .list(&impi)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// Without a relying-party library: the negative cases, over HTTP.
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("test 3gpp-gba")
+        .build()
+        .unwrap()
+}
+
+fn kv(text: &str) -> std::collections::HashMap<String, String> {
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+async fn post_openid(
+    server: &OpServer,
+    fields: &[(&str, &str)],
+) -> (u16, std::collections::HashMap<String, String>) {
+    let response = client()
+        .post(format!("{}openid", server.op_url))
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    (status, kv(&response.text().await.unwrap()))
+}
+
+const NS: (&str, &str) = ("openid.ns", "http://specs.openid.net/auth/2.0");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn associate_without_encryption_over_plain_http_is_unsupported_type() {
+    let server = provisioned(None).await;
+    let (status, r) = post_openid(
+        &server,
+        &[
+            NS,
+            ("openid.mode", "associate"),
+            ("openid.assoc_type", "HMAC-SHA256"),
+            ("openid.session_type", "no-encryption"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(r["error_code"], "unsupported-type");
+    assert_eq!(r["session_type"], "DH-SHA256");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn associate_with_a_malformed_dh_modulus_is_an_error() {
+    let server = provisioned(None).await;
+    // An even "modulus" (0x0100…00, 1024 bits).
+    let mut even = vec![0u8; 129];
+    even[1] = 0x80;
+    use base64::Engine;
+    let modulus = base64::engine::general_purpose::STANDARD.encode(&even);
+    let (status, r) = post_openid(
+        &server,
+        &[
+            NS,
+            ("openid.mode", "associate"),
+            ("openid.assoc_type", "HMAC-SHA256"),
+            ("openid.session_type", "DH-SHA256"),
+            ("openid.dh_modulus", &modulus),
+            ("openid.dh_gen", "Ag=="),
+            ("openid.dh_consumer_public", "Ag=="),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(r["error"].contains("modulus"), "{r:?}");
+    assert!(!r.contains_key("assoc_handle"));
+}
+
+/// A checkid_setup URL for a relying party at `rp` (which need not exist).
+fn checkid(server: &OpServer, realm: &str, return_to: &str, extra: &[(&str, &str)]) -> url::Url {
+    let mut url = url::Url::parse(&format!("{}openid", server.op_url)).unwrap();
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair(NS.0, NS.1)
+            .append_pair("openid.mode", "checkid_setup")
+            .append_pair("openid.claimed_id", akaid::openid2::IDENTIFIER_SELECT)
+            .append_pair("openid.identity", akaid::openid2::IDENTIFIER_SELECT)
+            .append_pair("openid.realm", realm)
+            .append_pair("openid.return_to", return_to);
+        for (k, v) in extra {
+            q.append_pair(k, v);
+        }
+    }
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_realms_and_return_to_outside_the_realm_get_a_page_never_a_redirect() {
+    let server = provisioned(None).await;
+    for (realm, return_to) in [
+        ("http://rp.example/", "http://evil.example/return"),
+        ("http://*.com/", "http://rp.com/return"),
+        ("http://*.co.uk/", "http://rp.co.uk/return"),
+        ("not a url", "http://rp.example/return"),
+        ("http://rp.example/#frag", "http://rp.example/return"),
+    ] {
+        let response = client()
+            .get(checkid(&server, realm, return_to, &[]))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{realm} {return_to}");
+        assert!(response.headers().get("location").is_none());
+        assert!(response.text().await.unwrap().contains("<h1>"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_assoc_handle_gets_invalidate_handle_and_a_private_association() {
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    b.stop_before = Some("http://rp.example/".into());
+    let url = checkid(
+        &server,
+        "http://rp.example/",
+        "http://rp.example/return",
+        &[("openid.assoc_handle", "no-such-handle")],
+    );
+    let landing = b.login(&url, Decision::Allow).await.unwrap();
+    assert!(
+        landing
+            .url
+            .as_str()
+            .starts_with("http://rp.example/return?")
+    );
+    let fields: Vec<(String, String)> = landing.url.query_pairs().into_owned().collect();
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(
+        get("openid.invalidate_handle").as_deref(),
+        Some("no-such-handle")
+    );
+    let handle = get("openid.assoc_handle").unwrap();
+    let now = akaid::clock::Clock::now(&*server.ctx.clock);
+    let assoc = server
+        .ctx
+        .store
+        .openid2
+        .association(&handle, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(assoc.private);
+    // check_authentication confirms it once, and says the unknown handle is invalid.
+    let mut check: Vec<(String, String)> = fields
+        .iter()
+        .filter(|(k, _)| k.starts_with("openid."))
+        .cloned()
+        .collect();
+    for (k, v) in check.iter_mut() {
+        if k == "openid.mode" {
+            *v = "check_authentication".into();
+        }
+    }
+    let pairs: Vec<(&str, &str)> = check
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, r) = post_openid(&server, &pairs).await;
+    assert_eq!(status, 200);
+    assert_eq!(r["is_valid"], "true");
+    assert_eq!(r["invalidate_handle"], "no-such-handle");
+    let (_, r) = post_openid(&server, &pairs).await;
+    assert_eq!(r["is_valid"], "false", "a response_nonce is good once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_association_is_not_used() {
+    let clock = Arc::new(FixedClock::new(akaid::clock::Clock::now(
+        &akaid::clock::SystemClock,
+    )));
+    let server = provisioned(Some(clock.clone())).await;
+    // A DH-SHA256 association made by hand (the default group).
+    let (status, r) = post_openid(
+        &server,
+        &[
+            NS,
+            ("openid.mode", "associate"),
+            ("openid.assoc_type", "HMAC-SHA256"),
+            ("openid.session_type", "DH-SHA256"),
+            ("openid.dh_consumer_public", "Ag=="),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{r:?}");
+    let handle = r["assoc_handle"].clone();
+    let expires_in: i64 = r["expires_in"].parse().unwrap();
+    clock.advance(time::Duration::seconds(expires_in + 1));
+    let mut b = browser(&server);
+    b.stop_before = Some("http://rp.example/".into());
+    let url = checkid(
+        &server,
+        "http://rp.example/",
+        "http://rp.example/return",
+        &[("openid.assoc_handle", &handle)],
+    );
+    let landing = b.login(&url, Decision::Allow).await.unwrap();
+    let fields: Vec<(String, String)> = landing.url.query_pairs().into_owned().collect();
+    let get = |k: &str| fields.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    assert_eq!(get("openid.invalidate_handle"), Some(handle.clone()));
+    assert_ne!(get("openid.assoc_handle"), Some(handle));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ua_wrong_password_stale_nonce_and_a_browser_without_gba() {
+    use akaid::gba::digest::{Challenge, Credentials, Qop};
+    let clock = Arc::new(FixedClock::new(akaid::clock::Clock::now(
+        &akaid::clock::SystemClock,
+    )));
+    let server = provisioned(Some(clock.clone())).await;
+    let url = checkid(
+        &server,
+        "http://rp.example/",
+        "http://rp.example/return",
+        &[],
+    );
+    let target = format!("{}?{}", url.path(), url.query().unwrap());
+    let challenge_of = |r: &reqwest::Response| {
+        Challenge::parse(r.headers()["www-authenticate"].to_str().unwrap()).unwrap()
+    };
+    // A desktop browser gets a page, not a password dialog.
+    let desktop = reqwest::Client::builder()
+        .user_agent("Mozilla/5.0")
+        .build()
+        .unwrap();
+    let r = desktop.get(url.clone()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("www-authenticate").is_none());
+    // A GBA user agent gets the challenge.
+    let r = client().get(url.clone()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let challenge = challenge_of(&r);
+    assert_eq!(challenge.realm, "3GPP-bootstrapping@127.0.0.1");
+    assert!(r.text().await.unwrap().contains("SIM"));
+    // A real B-TID with the wrong password: challenged again, not stale.
+    let sub = subscriber(IMPI);
+    let mut handset = Handset {
+        impi: sub.impi,
+        keys: sub.keys,
+        usim: akaid::aka::UsimState::default(),
+    };
+    let boot = akaid::ue::ub::UbClient::new()
+        .unwrap()
+        .bootstrap(&server.bsf_url, &mut handset)
+        .await
+        .unwrap();
+    let answer = |challenge: &Challenge, password: &str| {
+        let mut creds = Credentials {
+            username: boot.btid.to_string(),
+            realm: challenge.realm.clone(),
+            nonce: challenge.nonce.clone(),
+            uri: target.clone(),
+            response: String::new(),
+            algorithm: Some("MD5".into()),
+            cnonce: Some("c0ffee".into()),
+            nc: Some(1),
+            qop: Some(Qop::Auth),
+            opaque: challenge.opaque.clone(),
+            auts: None,
+        };
+        let ha1 = akaid::gba::digest::ha1(&creds.username, &creds.realm, password.as_bytes());
+        creds.response = creds.expected_response(&ha1, "GET", b"");
+        creds.to_header()
+    };
+    let r = client()
+        .get(url.clone())
+        .header("authorization", answer(&challenge, "d3JvbmcgcGFzc3dvcmQ="))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    assert!(!challenge_of(&r).stale);
+    // The right password after the nonce expired: stale=true, no login.
+    let fresh = challenge_of(&r);
+    let naf = akaid::gba::NafId::new("127.0.0.1", akaid::gba::UaProtocolId::HTTP_DIGEST).unwrap();
+    let key = akaid::gba::ks_naf(&boot.ks, &boot.rand, IMPI, &naf);
+    use base64::Engine;
+    let password = base64::engine::general_purpose::STANDARD.encode(key.expose());
+    clock.advance(time::Duration::seconds(61));
+    let r = client()
+        .get(url.clone())
+        .header("authorization", answer(&fresh, &password))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let stale = challenge_of(&r);
+    assert!(stale.stale);
+    // The same password on the new nonce logs in (the consent page), once per nc.
+    let good = answer(&stale, &password);
+    let r = client()
+        .get(url.clone())
+        .header("authorization", good.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.text().await.unwrap().contains("name=\"decision\""));
+    let r = client()
+        .get(url.clone())
+        .header("authorization", good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status().as_u16(),
+        401,
+        "a replayed nonce-count is not accepted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consent_needs_the_sessions_csrf_token() {
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    b.stop_before = Some("http://rp.example/".into());
+    // Log in and answer once, so the browser has a session; then a second realm's consent
+    // page, answered with a forged token.
+    let url = checkid(
+        &server,
+        "http://rp.example/",
+        "http://rp.example/return",
+        &[],
+    );
+    b.login(&url, Decision::Allow).await.unwrap();
+    let impi = IMPI.parse().unwrap();
+    assert_eq!(
+        server.ctx.store.consents.list(&impi).await.unwrap().len(),
+        1
+    );
+    // Another client (no session cookie, or another session) posting a consent: refused.
+    let r = client()
+        .post(format!("{}openid/consent", server.op_url))
+        .form(&[
+            ("csrf", "guess"),
+            ("request", "guess"),
+            ("decision", "allow"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(
+        server.ctx.store.consents.list(&impi).await.unwrap().len(),
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_serves_xrds_for_the_op_and_user_identifiers() {
+    let server = provisioned(None).await;
+    let r = client()
+        .get(server.op_url.clone())
+        .header("accept", "application/xrds+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/xrds+xml");
+    let body = r.text().await.unwrap();
+    assert!(body.contains("http://specs.openid.net/auth/2.0/server"));
+    assert!(body.contains(&format!("{}openid", server.op_url)));
+    let r = client().get(server.op_url.clone()).send().await.unwrap();
+    assert_eq!(
+        r.headers()["x-xrds-location"],
+        format!("{}xrds", server.op_url).as_str()
+    );
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
+    let id = format!("{}id/abcdefghijklmnopqrstuvwxyz", server.op_url);
+    let r = client()
+        .get(&id)
+        .header("accept", "application/xrds+xml")
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    assert!(body.contains("http://specs.openid.net/auth/2.0/signon"));
+    assert!(body.contains(&id));
+}
