@@ -109,6 +109,14 @@ pub struct UeLoginArgs {
     /// Answer a consent page with Deny instead of Allow
     #[arg(long)]
     pub deny: bool,
+    /// Stop at a redirect into this URL prefix (e.g. the relying party's return_to) and
+    /// print the redirect's target instead of following it
+    #[arg(long, value_name = "PREFIX")]
+    pub stop_before: Option<String>,
+    /// Also print the Cookie header the browser holds for this URL (e.g. the OP's), for
+    /// load tools that reuse the signed-in session
+    #[arg(long, value_name = "URL")]
+    pub cookies_for: Option<url::Url>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -147,6 +155,11 @@ pub struct UeBenchArgs {
     /// The seed given to `akaid subscriber generate`
     #[arg(long)]
     pub seed: String,
+    /// Measure full OpenID 2.0 logins at this OP endpoint (e.g. http://127.0.0.1:8080/openid)
+    /// instead of bootstraps: each handset signs in and consents once, then every login is a
+    /// checkid_setup and the relying party's check_authentication
+    #[arg(long, value_name = "ENDPOINT")]
+    pub login: Option<url::Url>,
     /// How many of the generated subscribers to use
     #[arg(long, default_value_t = 1000)]
     pub subscribers: u64,
@@ -741,6 +754,7 @@ pub async fn ue_login(args: &UeLoginArgs, out: &mut dyn Write) -> Result<(), Com
         usim,
     };
     let mut browser = Browser::new(args.bsf.clone(), handset)?;
+    browser.stop_before = args.stop_before.clone();
     let decision = if args.deny {
         Decision::Deny
     } else {
@@ -751,6 +765,7 @@ pub async fn ue_login(args: &UeLoginArgs, out: &mut dyn Write) -> Result<(), Com
         crate::ue::state::save(path, &browser.handset.usim)?;
     }
     let landing = result?;
+    let cookies = args.cookies_for.as_ref().and_then(|u| browser.cookies(u));
     if args.json {
         let doc = json!({
             "url": landing.url.as_str(),
@@ -758,10 +773,14 @@ pub async fn ue_login(args: &UeLoginArgs, out: &mut dyn Write) -> Result<(), Com
             "authenticated": landing.authenticated,
             "consented": landing.consented,
             "body": landing.body,
+            "cookies": cookies,
         });
         writeln!(out, "{doc}")?;
     } else {
         writeln!(out, "landed:  {} (HTTP {})", landing.url, landing.status)?;
+        if let Some(c) = cookies {
+            writeln!(out, "cookies: {c}")?;
+        }
         writeln!(out, "{}", landing.body)?;
     }
     Ok(())
@@ -769,6 +788,19 @@ pub async fn ue_login(args: &UeLoginArgs, out: &mut dyn Write) -> Result<(), Com
 
 /// `akaid ue bench`
 pub async fn ue_bench(args: &UeBenchArgs, out: &mut dyn Write) -> Result<(), CommandError> {
+    if let Some(endpoint) = &args.login {
+        let report = crate::ue::bench::run_logins(crate::ue::bench::LoginBenchSettings {
+            endpoint: endpoint.clone(),
+            bsf: args.bsf.clone(),
+            seed: args.seed.clone(),
+            subscribers: args.subscribers,
+            concurrency: args.concurrency,
+            duration: std::time::Duration::from_secs(args.duration),
+        })
+        .await?;
+        write!(out, "{report}")?;
+        return Ok(());
+    }
     let report = crate::ue::bench::run(crate::ue::bench::BenchSettings {
         bsf: args.bsf.clone(),
         seed: args.seed.clone(),

@@ -33,6 +33,8 @@ const ASSOCIATIONS: &str = "openid2_associations";
 const ASSOCIATION_TTL: Duration = Duration::hours(2);
 /// Private associations only need to outlive the relying party's check_authentication.
 const PRIVATE_ASSOCIATION_TTL: Duration = Duration::minutes(10);
+/// How long one private association signs new responses.
+const PRIVATE_ASSOCIATION_REUSE: Duration = Duration::minutes(1);
 /// A response_nonce older than this is refused by check_authentication, and the record of a
 /// used one is kept this long.
 const NONCE_WINDOW: Duration = Duration::hours(1);
@@ -46,6 +48,16 @@ pub struct Op {
     endpoint: String,
     over_https: bool,
     pseudonym_secret: Arc<OnceCell<Secret<Vec<u8>>>>,
+    /// The private association this process signs with now (§10.1: the OP may use one for
+    /// many responses); replaced after [`PRIVATE_ASSOCIATION_REUSE`].
+    private: Arc<std::sync::Mutex<Option<PrivateAssociation>>>,
+}
+
+#[derive(Debug)]
+struct PrivateAssociation {
+    handle: String,
+    key: Arc<MacKey>,
+    created: time::OffsetDateTime,
 }
 
 impl Op {
@@ -56,6 +68,7 @@ impl Op {
             over_https: public_url.starts_with("https:"),
             public_url,
             pseudonym_secret: Arc::new(OnceCell::new()),
+            private: Arc::new(std::sync::Mutex::new(None)),
         }
     }
 
@@ -748,25 +761,11 @@ async fn assert(
         }
     }
     let (handle, assoc_type, key) = match signer {
-        Some(s) => s,
-        None => {
-            let handle = new_handle();
-            let key: MacKey = Secret::new(random_vec(AssocType::HmacSha256.mac_key_len()));
-            let row = AssociationRow {
-                handle: handle.clone(),
-                assoc_type: AssocType::HmacSha256.as_str().to_owned(),
-                secret_sealed: state.ctx.sealer.seal(
-                    SealContext::new(ASSOCIATIONS, "secret", &handle),
-                    key.expose(),
-                ),
-                private: true,
-                expires_at: now + PRIVATE_ASSOCIATION_TTL,
-            };
-            if let Err(e) = state.ctx.store.openid2.insert_association(&row).await {
-                return internal(&e.to_string());
-            }
-            (handle, AssocType::HmacSha256, key)
-        }
+        Some((handle, t, key)) => (handle, t, Arc::new(key)),
+        None => match private_association(state, now).await {
+            Ok((handle, key)) => (handle, AssocType::HmacSha256, key),
+            Err(e) => return internal(&e),
+        },
     };
     let nonce = match signing::format_nonce(now, &new_handle()) {
         Ok(n) => n,
@@ -797,6 +796,48 @@ async fn assert(
         return internal(&e.to_string());
     }
     send_indirect(request, message, return_to)
+}
+
+/// The process's current private association, made (and stored, for
+/// check_authentication by any process) when there is none or it is due for replacement.
+async fn private_association(
+    state: &AppState,
+    now: time::OffsetDateTime,
+) -> Result<(String, Arc<MacKey>), String> {
+    if let Ok(current) = state.op.private.lock()
+        && let Some(p) = current.as_ref()
+        && now - p.created < PRIVATE_ASSOCIATION_REUSE
+        && now >= p.created
+    {
+        return Ok((p.handle.clone(), p.key.clone()));
+    }
+    let handle = new_handle();
+    let key: Arc<MacKey> = Arc::new(Secret::new(random_vec(AssocType::HmacSha256.mac_key_len())));
+    let row = AssociationRow {
+        handle: handle.clone(),
+        assoc_type: AssocType::HmacSha256.as_str().to_owned(),
+        secret_sealed: state.ctx.sealer.seal(
+            SealContext::new(ASSOCIATIONS, "secret", &handle),
+            key.expose(),
+        ),
+        private: true,
+        expires_at: now + PRIVATE_ASSOCIATION_TTL,
+    };
+    state
+        .ctx
+        .store
+        .openid2
+        .insert_association(&row)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Ok(mut current) = state.op.private.lock() {
+        *current = Some(PrivateAssociation {
+            handle: handle.clone(),
+            key: key.clone(),
+            created: now,
+        });
+    }
+    Ok((handle, key))
 }
 
 /// SReg, AX and PAPE answers (DESIGN.md §2.6): the MSISDN only through AX, with consent.

@@ -386,6 +386,12 @@ trait HotWrites: Send + Sync + fmt::Debug {
     async fn take_challenge(&self, nonce: &str) -> Result<Option<ChallengeRow>, StoreError>;
     async fn insert_bootstrap(&self, row: &BootstrapRow) -> Result<(), StoreError>;
     async fn rate_hit(&self, key: &str, window_start: i64) -> Result<u64, StoreError>;
+    /// [`Openid2Store::record_nonce`]: one write per OpenID 2.0 check_authentication.
+    async fn record_nonce(
+        &self,
+        nonce: &str,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
 }
 
 /// The SQL of [`HotWrites`], shared by the pool and the SQLite writer thread.
@@ -397,6 +403,8 @@ mod hot_sql {
     /// The trigger of migration 0003 removes the IMPI's earlier sessions.
     pub const BOOTSTRAP_INSERT: &str = "INSERT INTO bootstrap_sessions \
          (btid, impi, rand, ks_sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    pub const NONCE_RECORD: &str = "INSERT INTO openid2_nonces (nonce, expires_at) \
+         VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING";
     pub const RATE_HIT: &str = "INSERT INTO rate_counters (key, window_start, count) \
          VALUES ($1, $2, 1) ON CONFLICT (key) DO UPDATE SET \
            count = CASE WHEN rate_counters.window_start = excluded.window_start \

@@ -200,10 +200,10 @@ macro_rules! impl_openid_sql {
                     nonce: &str,
                     expires_at: OffsetDateTime,
                 ) -> Result<bool, StoreError> {
-                    let done = sqlx::query(
-                        "INSERT INTO openid2_nonces (nonce, expires_at) VALUES ($1, $2) \
-                         ON CONFLICT (nonce) DO NOTHING",
-                    )
+                    if let Some(hot) = self.hot_writes() {
+                        return hot.record_nonce(nonce, expires_at).await;
+                    }
+                    let done = sqlx::query($crate::store::hot_sql::NONCE_RECORD)
                     .bind(nonce)
                     .bind(expires_at.unix_timestamp())
                     .execute(&self.pool)

@@ -23,7 +23,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
 use tokio::sync::oneshot;
 
-use super::hot_sql::{BOOTSTRAP_INSERT, CHALLENGE_INSERT, CHALLENGE_TAKE, RATE_HIT};
+use super::hot_sql::{BOOTSTRAP_INSERT, CHALLENGE_INSERT, CHALLENGE_TAKE, NONCE_RECORD, RATE_HIT};
 use super::{
     BootstrapRow, ChallengeRow, HotWrites, NEXT_SQN_SQL, SealedKeys, StoreError, sealed_keys,
     time_from_db,
@@ -208,5 +208,22 @@ impl HotWrites for SqliteWriter {
             })
             .await?;
         Ok(count.unsigned_abs())
+    }
+
+    async fn record_nonce(
+        &self,
+        nonce: &str,
+        expires_at: time::OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let nonce = nonce.to_owned();
+        let inserted = self
+            .write(move |conn| {
+                conn.prepare_cached(NONCE_RECORD)?.execute(named_params! {
+                    "$1": nonce,
+                    "$2": expires_at.unix_timestamp(),
+                })
+            })
+            .await?;
+        Ok(inserted == 1)
     }
 }

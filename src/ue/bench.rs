@@ -25,6 +25,8 @@ pub struct BenchSettings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchReport {
+    /// What was counted: "bootstraps" or "logins".
+    pub what: &'static str,
     pub completed: u64,
     pub failed: u64,
     pub elapsed: Duration,
@@ -38,12 +40,13 @@ impl std::fmt::Display for BenchReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "bootstraps: {} completed, {} failed in {:.1} s",
+            "{}: {} completed, {} failed in {:.1} s",
+            self.what,
             self.completed,
             self.failed,
             self.elapsed.as_secs_f64()
         )?;
-        writeln!(f, "rate:       {:.0} bootstraps/s", self.per_second)?;
+        writeln!(f, "rate:       {:.0} {}/s", self.per_second, self.what)?;
         writeln!(
             f,
             "latency:    p50 {:.2} ms, p99 {:.2} ms",
@@ -134,6 +137,165 @@ pub async fn run(settings: BenchSettings) -> Result<BenchReport, UeError> {
         .unwrap_or_else(|p| p.into_inner())
         .clone();
     Ok(BenchReport {
+        what: "bootstraps",
+        completed,
+        failed: failed.load(Ordering::Relaxed),
+        elapsed,
+        per_second: completed as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+        first_error,
+    })
+}
+
+/// Settings of the login mode.
+#[derive(Debug, Clone)]
+pub struct LoginBenchSettings {
+    /// The OP endpoint (`…/openid`).
+    pub endpoint: Url,
+    pub bsf: Url,
+    pub seed: String,
+    /// Signed-in handsets (each worker uses one; they share them round robin).
+    pub subscribers: u64,
+    pub concurrency: usize,
+    pub duration: Duration,
+}
+
+/// The relying party the benchmark logs in to: nothing listens there, the answer is read
+/// from the redirect.
+const BENCH_REALM: &str = "http://127.0.0.1:9/";
+const BENCH_RETURN_TO: &str = "http://127.0.0.1:9/return";
+
+fn checkid_url(endpoint: &Url) -> Url {
+    let select = crate::openid2::IDENTIFIER_SELECT;
+    let mut url = endpoint.clone();
+    url.query_pairs_mut()
+        .append_pair("openid.ns", crate::openid2::OPENID2_NS)
+        .append_pair("openid.mode", "checkid_setup")
+        .append_pair("openid.claimed_id", select)
+        .append_pair("openid.identity", select)
+        .append_pair("openid.realm", BENCH_REALM)
+        .append_pair("openid.return_to", BENCH_RETURN_TO);
+    url
+}
+
+/// One full stateless OpenID 2.0 login as a relying party sees it: the checkid_setup
+/// redirect (the handset already signed in and consented), then check_authentication.
+async fn one_login(
+    http: &reqwest::Client,
+    endpoint: &Url,
+    checkid: &Url,
+    cookie: Option<&str>,
+) -> Result<(), String> {
+    let mut request = http.get(checkid.clone());
+    if let Some(c) = cookie {
+        request = request.header(reqwest::header::COOKIE, c);
+    }
+    let response = request.send().await.map_err(|e| e.to_string())?;
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| {
+            format!(
+                "checkid_setup answered {} without a redirect",
+                response.status()
+            )
+        })?
+        .to_owned();
+    let answer = Url::parse(&location).map_err(|e| e.to_string())?;
+    let mut fields: Vec<(String, String)> = answer
+        .query_pairs()
+        .into_owned()
+        .filter(|(k, _)| k.starts_with("openid."))
+        .collect();
+    let mode = fields.iter_mut().find(|(k, _)| k == "openid.mode");
+    match mode {
+        Some((_, v)) if v == "id_res" => *v = "check_authentication".into(),
+        _ => return Err(format!("not an id_res: {location}")),
+    }
+    let text = http
+        .post(endpoint.clone())
+        .form(&fields)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    if text.lines().any(|l| l == "is_valid:true") {
+        Ok(())
+    } else {
+        Err(format!("check_authentication: {text}"))
+    }
+}
+
+/// `akaid ue bench --login`: full OpenID 2.0 logins per second.
+pub async fn run_logins(settings: LoginBenchSettings) -> Result<BenchReport, UeError> {
+    let checkid = checkid_url(&settings.endpoint);
+    // Sign each handset in once (bootstrap, Ua, consent); keep its session cookie.
+    let mut cookies = Vec::new();
+    for i in 0..settings.subscribers.max(1) {
+        let mut browser =
+            super::browser::Browser::new(settings.bsf.clone(), handset(&settings.seed, i)?)?;
+        browser.stop_before = Some(BENCH_REALM.to_owned());
+        browser
+            .login(&checkid, super::browser::Decision::Allow)
+            .await?;
+        cookies.push(browser.cookies(&settings.endpoint));
+    }
+    let cookies = Arc::new(cookies);
+    let http = reqwest::Client::builder()
+        .user_agent(super::USER_AGENT)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .pool_max_idle_per_host(settings.concurrency.max(1))
+        .build()
+        .map_err(|e| UeError::Http(e.to_string()))?;
+    let failed = Arc::new(AtomicU64::new(0));
+    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let started = Instant::now();
+    let deadline = started + settings.duration;
+    let mut workers = Vec::new();
+    for w in 0..settings.concurrency.max(1) {
+        let (http, cookies, failed, first_error, endpoint, checkid) = (
+            http.clone(),
+            cookies.clone(),
+            failed.clone(),
+            first_error.clone(),
+            settings.endpoint.clone(),
+            checkid.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let cookie = cookies[w % cookies.len()].clone();
+            let mut latencies = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                match one_login(&http, &endpoint, &checkid, cookie.as_deref()).await {
+                    Ok(()) => latencies.push(t.elapsed()),
+                    Err(e) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        let mut first = first_error.lock().unwrap_or_else(|p| p.into_inner());
+                        first.get_or_insert(e);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.map_err(|e| UeError::Http(e.to_string()))?);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let completed = latencies.len() as u64;
+    let first_error = first_error
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    Ok(BenchReport {
+        what: "logins",
         completed,
         failed: failed.load(Ordering::Relaxed),
         elapsed,

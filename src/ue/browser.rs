@@ -42,6 +42,7 @@ pub struct Landing {
 #[derive(Debug)]
 pub struct Browser {
     http: reqwest::Client,
+    jar: Arc<reqwest::cookie::Jar>,
     ub: UbClient,
     bsf: Url,
     pub handset: Handset,
@@ -55,15 +56,17 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(bsf: Url, handset: Handset) -> Result<Self, UeError> {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
         let http = reqwest::Client::builder()
             .user_agent(super::USER_AGENT)
-            .cookie_provider(Arc::new(reqwest::cookie::Jar::default()))
+            .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(15))
             .build()
             .map_err(|e| UeError::Http(e.to_string()))?;
         Ok(Self {
             http,
+            jar,
             ub: UbClient::new()?,
             bsf,
             handset,
@@ -71,6 +74,14 @@ impl Browser {
             nc: 0,
             stop_before: None,
         })
+    }
+
+    /// The `Cookie` header this browser would send to `url`.
+    pub fn cookies(&self, url: &Url) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        self.jar
+            .cookies(url)
+            .and_then(|v| v.to_str().ok().map(str::to_owned))
     }
 
     /// Forgets the bootstrap, so that the next challenge bootstraps again.
