@@ -67,12 +67,32 @@ impl PythonRp {
             }
         };
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/python/rp.py");
-        let mut child = Command::new(python)
+        Some(Self::spawn(&python, script))
+    }
+
+    /// The npm `openid` relying party (`tests/interop/node`, after `npm ci` there): skipped
+    /// unless `AKAID_TEST_NODE=1`, required with `AKAID_REQUIRE_INTEROP=1`.
+    fn start_node() -> Option<Self> {
+        if std::env::var("AKAID_TEST_NODE").as_deref() != Ok("1") {
+            assert!(
+                std::env::var("AKAID_REQUIRE_INTEROP").as_deref() != Ok("1"),
+                "AKAID_REQUIRE_INTEROP=1 but AKAID_TEST_NODE=1 (npm ci in tests/interop/node) \
+                 is not set"
+            );
+            eprintln!("skipped: AKAID_TEST_NODE is not set");
+            return None;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/node/rp.js");
+        Some(Self::spawn("node", script))
+    }
+
+    fn spawn(program: &str, script: &str) -> Self {
+        let mut child = Command::new(program)
             .args([script, "--port", "0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("start rp.py");
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -80,9 +100,9 @@ impl PythonRp {
         let url = line
             .trim()
             .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("rp.py printed {line:?}"))
+            .unwrap_or_else(|| panic!("{script} printed {line:?}"))
             .to_owned();
-        Some(Self { child, url })
+        Self { child, url }
     }
 
     fn login_url(&self, op: &url::Url, query: &str) -> url::Url {
@@ -167,6 +187,35 @@ async fn python_openid_smart_mode_sha256_with_ax_and_pape() {
         .unwrap();
     assert!(!assoc.private);
     assert_eq!(assoc.assoc_type, "HMAC-SHA256");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_openid_smart_mode_login() {
+    let Some(rp) = PythonRp::start_node() else {
+        return;
+    };
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    let r = login(&rp, &server, &mut b, "mode=smart&ax=phone").await;
+    assert_eq!(r["status"], "success", "{r}");
+    let id = r["identity_url"].as_str().unwrap();
+    assert!(id.starts_with(&format!("{}id/", server.op_url)), "{id}");
+    let handle = r["response_fields"]["openid.assoc_handle"]
+        .as_str()
+        .unwrap();
+    let now = akaid::clock::Clock::now(&*server.ctx.clock);
+    let assoc = server
+        .ctx
+        .store
+        .openid2
+        .association(handle, now)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !assoc.private,
+        "the npm openid package associated (smart mode)"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
