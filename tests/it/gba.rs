@@ -613,7 +613,7 @@ fn base64_len(text: &str) -> usize {
         .len()
 }
 
-struct KillOnDrop(std::process::Child);
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
 
 impl Drop for KillOnDrop {
     fn drop(&mut self) {
@@ -622,7 +622,7 @@ impl Drop for KillOnDrop {
     }
 }
 
-async fn wait_healthy(bsf: &url::Url) {
+pub(crate) async fn wait_healthy(bsf: &url::Url) {
     let url = bsf.join("healthz").unwrap();
     for _ in 0..100 {
         if let Ok(r) = reqwest::get(url.clone()).await

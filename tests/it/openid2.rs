@@ -759,3 +759,154 @@ async fn discovery_serves_xrds_for_the_op_and_user_identifiers() {
     assert!(body.contains("http://specs.openid.net/auth/2.0/signon"));
     assert!(body.contains(&id));
 }
+
+/// A login that starts on one `akaid serve` process and finishes on another, both on one
+/// PostgreSQL: the Ua challenge comes from A and is answered at B; B's session and pending
+/// consent are answered at A; A's response is verified by B's check_authentication.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_login_started_on_one_process_finishes_on_another() {
+    use crate::gba::{KillOnDrop, wait_healthy};
+    use akaid::gba::digest::{Challenge, Credentials, Qop};
+    let Some(db) = crate::support::postgres_url_with_fresh_schema().await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let key = "3c".repeat(32);
+    let sub = subscriber(IMPI);
+    let out = crate::support::akaid_env(
+        dir.path(),
+        &[
+            "subscriber",
+            "add",
+            "--impi",
+            IMPI,
+            "--k",
+            crate::support::K,
+            "--opc",
+            crate::support::OPC,
+        ],
+        &[("AKAID_MASTER_KEY", &key), ("AKAID_DATABASE_URL", &db)],
+    );
+    assert!(out.status.success(), "{}", crate::support::stderr(&out));
+    let mut children = Vec::new();
+    let mut ops = Vec::new();
+    let mut bsfs = Vec::new();
+    for _ in 0..2 {
+        let (op, bsf) = (crate::support::free_port(), crate::support::free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_akaid"))
+            .current_dir(dir.path())
+            .args(["--data-dir", "data", "serve"])
+            .args(["--public-url", &format!("http://127.0.0.1:{op}/")])
+            .args(["--bsf-url", &format!("http://127.0.0.1:{bsf}/")])
+            .env("AKAID_MASTER_KEY", &key)
+            .env("AKAID_DATABASE_URL", &db)
+            .env("AKAID_LOG", "warn")
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        children.push(KillOnDrop(child));
+        ops.push(url::Url::parse(&format!("http://127.0.0.1:{op}/")).unwrap());
+        bsfs.push(url::Url::parse(&format!("http://127.0.0.1:{bsf}/")).unwrap());
+    }
+    for bsf in &bsfs {
+        wait_healthy(bsf).await;
+    }
+    let jar = Arc::new(reqwest::cookie::Jar::default());
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent("test 3gpp-gba")
+        .cookie_provider(jar)
+        .build()
+        .unwrap();
+    let mut url = ops[0].join("openid").unwrap();
+    url.query_pairs_mut()
+        .append_pair(NS.0, NS.1)
+        .append_pair("openid.mode", "checkid_setup")
+        .append_pair("openid.claimed_id", akaid::openid2::IDENTIFIER_SELECT)
+        .append_pair("openid.identity", akaid::openid2::IDENTIFIER_SELECT)
+        .append_pair("openid.realm", "http://rp.example/")
+        .append_pair("openid.return_to", "http://rp.example/return");
+    let target = format!("{}?{}", url.path(), url.query().unwrap());
+    // 1. A challenges.
+    let r = http.get(url.clone()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+    let challenge = Challenge::parse(r.headers()["www-authenticate"].to_str().unwrap()).unwrap();
+    // 2. The handset bootstraps (with B's BSF) and answers at B.
+    let mut handset = Handset {
+        impi: sub.impi,
+        keys: sub.keys,
+        usim: akaid::aka::UsimState::default(),
+    };
+    let boot = akaid::ue::ub::UbClient::new()
+        .unwrap()
+        .bootstrap(&bsfs[1], &mut handset)
+        .await
+        .unwrap();
+    let naf = akaid::gba::NafId::new("127.0.0.1", akaid::gba::UaProtocolId::HTTP_DIGEST).unwrap();
+    let ks_naf = akaid::gba::ks_naf(&boot.ks, &boot.rand, IMPI, &naf);
+    use base64::Engine;
+    let password = base64::engine::general_purpose::STANDARD.encode(ks_naf.expose());
+    let mut creds = Credentials {
+        username: boot.btid.to_string(),
+        realm: challenge.realm.clone(),
+        nonce: challenge.nonce.clone(),
+        uri: target.clone(),
+        response: String::new(),
+        algorithm: Some("MD5".into()),
+        cnonce: Some("0a0b0c".into()),
+        nc: Some(1),
+        qop: Some(Qop::Auth),
+        opaque: challenge.opaque.clone(),
+        auts: None,
+    };
+    let ha1 = akaid::gba::digest::ha1(&creds.username, &creds.realm, password.as_bytes());
+    creds.response = creds.expected_response(&ha1, "GET", b"");
+    let mut at_b = ops[1].join("openid").unwrap();
+    at_b.set_query(url.query());
+    let r = http
+        .get(at_b)
+        .header("authorization", creds.to_header())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200, "B accepts A's nonce");
+    let page = r.text().await.unwrap();
+    let field = |name: &str| {
+        let needle = format!("name=\"{name}\" value=\"");
+        let i = page.find(&needle).unwrap() + needle.len();
+        page[i..i + page[i..].find('"').unwrap()].to_owned()
+    };
+    // 3. The consent (pending in B's session) is answered at A.
+    let r = http
+        .post(ops[0].join("openid/consent").unwrap())
+        .form(&[
+            ("csrf", field("csrf")),
+            ("request", field("request")),
+            ("decision", "allow".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    assert!(location.as_str().starts_with("http://rp.example/return?"));
+    // 4. B verifies A's response, once.
+    let mut fields: Vec<(String, String)> = location.query_pairs().into_owned().collect();
+    for (k, v) in fields.iter_mut() {
+        if k == "openid.mode" {
+            *v = "check_authentication".into();
+        }
+    }
+    for expected in ["is_valid:true", "is_valid:false"] {
+        let text = http
+            .post(ops[1].join("openid").unwrap())
+            .form(&fields)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(text.contains(expected), "{text}");
+    }
+}
