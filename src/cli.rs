@@ -59,6 +59,33 @@ pub enum Command {
     /// The software handset: bootstrap against a BSF, load-test one
     #[command(subcommand)]
     Ue(UeCommand),
+    /// The operator's policy per OpenID 2.0 realm
+    #[command(subcommand)]
+    Realm(RealmCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RealmCommand {
+    /// Let a realm log subscribers in without a consent prompt
+    Allow {
+        /// The realm exactly as relying parties send it, e.g. https://*.example.com/
+        realm: String,
+        /// Give the realm the subscriber's stable identifier instead of a pairwise one
+        #[arg(long)]
+        stable_identifier: bool,
+    },
+    /// Ask subscribers for consent the first time (the default for a realm without a policy)
+    Prompt {
+        realm: String,
+        #[arg(long)]
+        stable_identifier: bool,
+    },
+    /// Refuse every login to a realm (the relying party gets a negative assertion)
+    Deny { realm: String },
+    /// List realm policies
+    List,
+    /// Remove a realm's policy (back to prompting)
+    Remove { realm: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -320,6 +347,76 @@ pub enum CommandError {
     UeState(#[from] crate::ue::state::StateError),
     #[error("no NAF {0} is registered")]
     UnknownNaf(String),
+    #[error("no policy for realm {0}")]
+    UnknownRealm(String),
+}
+
+/// `akaid realm allow|prompt|deny`
+pub async fn realm_set(
+    ctx: &Context,
+    realm: &str,
+    policy: crate::store::RealmPolicy,
+    stable_identifier: bool,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let parsed = crate::openid2::realm::Realm::parse(realm)
+        .map_err(|e| FieldError::new("realm", e.to_string()))?;
+    if parsed.is_overbroad() {
+        return Err(FieldError::new("realm", "is over-broad: no relying party may use it").into());
+    }
+    ctx.store
+        .realm_policies
+        .put(&crate::store::RealmPolicyRow {
+            realm: parsed.as_str().to_owned(),
+            policy,
+            stable_identifier,
+            created_at: ctx.clock.now(),
+        })
+        .await?;
+    writeln!(
+        out,
+        "{}: {}{}",
+        parsed.as_str(),
+        policy.as_str(),
+        if stable_identifier {
+            ", stable identifier"
+        } else {
+            ""
+        }
+    )?;
+    Ok(())
+}
+
+/// `akaid realm list`
+pub async fn realm_list(ctx: &Context, out: &mut dyn Write) -> Result<(), CommandError> {
+    for row in ctx.store.realm_policies.list().await? {
+        writeln!(
+            out,
+            "{}\t{}\t{}",
+            row.realm,
+            row.policy.as_str(),
+            if row.stable_identifier {
+                "stable"
+            } else {
+                "pairwise"
+            }
+        )?;
+    }
+    Ok(())
+}
+
+/// `akaid realm remove`
+pub async fn realm_remove(
+    ctx: &Context,
+    realm: &str,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    if ctx.store.realm_policies.remove(realm).await? {
+        writeln!(out, "removed the policy for {realm}")?;
+        Ok(())
+    } else {
+        Err(CommandError::UnknownRealm(realm.to_owned()))
+    }
 }
 
 fn parse_impi(text: &str) -> Result<Impi, CommandError> {

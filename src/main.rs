@@ -6,7 +6,9 @@ use std::io::Write;
 use anyhow::Context as _;
 use clap::Parser;
 
-use akaid::cli::{self, Cli, Command, HssCommand, NafCommand, SubscriberCommand, UeCommand};
+use akaid::cli::{
+    self, Cli, Command, HssCommand, NafCommand, RealmCommand, SubscriberCommand, UeCommand,
+};
 use akaid::config::{Config, LogFormat};
 use akaid::context::Context;
 
@@ -79,6 +81,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             NafCommand::Add { fqdn, json } => cli::naf_add(&ctx, fqdn, *json, &mut out).await?,
             NafCommand::List => cli::naf_list(&ctx, &mut out).await?,
             NafCommand::Remove { fqdn } => cli::naf_remove(&ctx, fqdn, &mut out).await?,
+        },
+        Command::Realm(realm) => match realm {
+            RealmCommand::Allow {
+                realm,
+                stable_identifier,
+            } => {
+                let policy = akaid::store::RealmPolicy::Allow;
+                cli::realm_set(&ctx, realm, policy, *stable_identifier, &mut out).await?
+            }
+            RealmCommand::Prompt {
+                realm,
+                stable_identifier,
+            } => {
+                let policy = akaid::store::RealmPolicy::Prompt;
+                cli::realm_set(&ctx, realm, policy, *stable_identifier, &mut out).await?
+            }
+            RealmCommand::Deny { realm } => {
+                let policy = akaid::store::RealmPolicy::Deny;
+                cli::realm_set(&ctx, realm, policy, false, &mut out).await?
+            }
+            RealmCommand::List => cli::realm_list(&ctx, &mut out).await?,
+            RealmCommand::Remove { realm } => cli::realm_remove(&ctx, realm, &mut out).await?,
         },
         Command::Migrate => writeln!(out, "database schema is up to date")?,
         Command::Subscriber(sub) => match sub {

@@ -910,3 +910,61 @@ async fn a_login_started_on_one_process_finishes_on_another() {
         assert!(text.contains(expected), "{text}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn realm_policies_allow_without_prompt_deny_and_stable_identifiers() {
+    use akaid::store::RealmPolicy;
+    let server = provisioned(None).await;
+    let mut out = Vec::new();
+    let set = |realm: &'static str, policy, stable| {
+        let ctx = server.ctx.clone();
+        async move {
+            let mut out = Vec::new();
+            akaid::cli::realm_set(&ctx, realm, policy, stable, &mut out).await
+        }
+    };
+    assert!(
+        set("http://*.com/", RealmPolicy::Allow, false)
+            .await
+            .is_err(),
+        "over-broad"
+    );
+    set("http://a.example/", RealmPolicy::Allow, true)
+        .await
+        .unwrap();
+    set("http://b.example/", RealmPolicy::Allow, true)
+        .await
+        .unwrap();
+    set("http://c.example/", RealmPolicy::Deny, false)
+        .await
+        .unwrap();
+    akaid::cli::realm_list(&server.ctx, &mut out).await.unwrap();
+    assert_eq!(String::from_utf8(out).unwrap().lines().count(), 3);
+    let mut b = browser(&server);
+    b.stop_before = Some("http://".into());
+    let mut identity = Vec::new();
+    for site in ["a", "b"] {
+        let realm = format!("http://{site}.example/");
+        let url = checkid(&server, &realm, &format!("{realm}return"), &[]);
+        let landing = b.login(&url, Decision::Allow).await.unwrap();
+        assert!(!landing.consented, "allowed realms get no consent page");
+        let pairs: Vec<(String, String)> = landing.url.query_pairs().into_owned().collect();
+        let get = |k: &str| pairs.iter().find(|(n, _)| n == k).unwrap().1.clone();
+        assert_eq!(get("openid.mode"), "id_res");
+        identity.push(get("openid.claimed_id"));
+    }
+    assert_eq!(
+        identity[0], identity[1],
+        "a stable identifier is the same at both realms"
+    );
+    let url = checkid(&server, "http://c.example/", "http://c.example/return", &[]);
+    let landing = b.login(&url, Decision::Allow).await.unwrap();
+    let mode = landing
+        .url
+        .query_pairs()
+        .find(|(k, _)| k == "openid.mode")
+        .unwrap()
+        .1
+        .into_owned();
+    assert_eq!(mode, "cancel");
+}
