@@ -51,7 +51,21 @@ pub struct Op {
     /// The private association this process signs with now (§10.1: the OP may use one for
     /// many responses); replaced after [`PRIVATE_ASSOCIATION_REUSE`].
     private: Arc<std::sync::Mutex<Option<PrivateAssociation>>>,
+    /// Realm policies read in the last [`POLICY_CACHE_TTL`]: a policy change reaches every
+    /// process within that time.
+    policies: Arc<std::sync::Mutex<std::collections::HashMap<String, CachedPolicy>>>,
 }
+
+#[derive(Debug, Clone)]
+struct CachedPolicy {
+    row: Option<crate::store::RealmPolicyRow>,
+    read: time::OffsetDateTime,
+}
+
+/// How long a realm policy read is reused.
+const POLICY_CACHE_TTL: Duration = Duration::seconds(5);
+/// Realms whose policy is cached at most.
+const POLICY_CACHE_MAX: usize = 10_000;
 
 #[derive(Debug)]
 struct PrivateAssociation {
@@ -69,6 +83,7 @@ impl Op {
             public_url,
             pseudonym_secret: Arc::new(OnceCell::new()),
             private: Arc::new(std::sync::Mutex::new(None)),
+            policies: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())),
         }
     }
 
@@ -406,12 +421,16 @@ async fn check_authentication(state: &AppState, message: &Message) -> Response {
     let mut answer = Message::new(version);
     let mut valid = false;
     if let Some(handle) = message.get("assoc_handle") {
-        match load_association(state, handle).await {
-            Err(e) => return internal(&e),
-            Ok(Some((row, assoc_type, key))) if row.private => {
-                valid = signing::verify(message, assoc_type, &key).is_ok();
+        if let Some(key) = own_private_association(state, handle) {
+            valid = signing::verify(message, AssocType::HmacSha256, &key).is_ok();
+        } else {
+            match load_association(state, handle).await {
+                Err(e) => return internal(&e),
+                Ok(Some((row, assoc_type, key))) if row.private => {
+                    valid = signing::verify(message, assoc_type, &key).is_ok();
+                }
+                Ok(_) => {}
             }
-            Ok(_) => {}
         }
     }
     if valid && let Some(nonce) = message.get("response_nonce") {
@@ -468,15 +487,9 @@ async fn checkid(
         return bad_request_page("The request has no return_to: there is nowhere to answer.");
     };
     let now = state.ctx.clock.now();
-    let policy = match state
-        .ctx
-        .store
-        .realm_policies
-        .get(request.realm.as_str())
-        .await
-    {
+    let policy = match realm_policy(state, request.realm.as_str()).await {
         Ok(p) => p,
-        Err(e) => return internal(&e.to_string()),
+        Err(e) => return internal(&e),
     };
     if policy
         .as_ref()
@@ -545,6 +558,41 @@ async fn checkid(
         return setup_needed(state, &request, &return_to);
     }
     consent_page(session, &request, &wanted).await
+}
+
+/// The operator's policy for `realm`, through the short-lived cache.
+async fn realm_policy(
+    state: &AppState,
+    realm: &str,
+) -> Result<Option<crate::store::RealmPolicyRow>, String> {
+    let now = state.ctx.clock.now();
+    if let Ok(cache) = state.op.policies.lock()
+        && let Some(hit) = cache.get(realm)
+        && now >= hit.read
+        && now - hit.read < POLICY_CACHE_TTL
+    {
+        return Ok(hit.row.clone());
+    }
+    let row = state
+        .ctx
+        .store
+        .realm_policies
+        .get(realm)
+        .await
+        .map_err(|e| e.to_string())?;
+    if let Ok(mut cache) = state.op.policies.lock() {
+        if cache.len() >= POLICY_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(
+            realm.to_owned(),
+            CachedPolicy {
+                row: row.clone(),
+                read: now,
+            },
+        );
+    }
+    Ok(row)
 }
 
 fn relying_party(request: &CheckIdRequest) -> String {
@@ -660,15 +708,9 @@ pub async fn openid2_consent_post(
             if let Err(e) = state.ctx.store.consents.put(&row).await {
                 return internal(&e.to_string());
             }
-            let stable = match state
-                .ctx
-                .store
-                .realm_policies
-                .get(request.realm.as_str())
-                .await
-            {
+            let stable = match realm_policy(&state, request.realm.as_str()).await {
                 Ok(p) => p.is_some_and(|p| p.stable_identifier),
-                Err(e) => return internal(&e.to_string()),
+                Err(e) => return internal(&e),
             };
             let pseudonym =
                 match subject_for(&state, &login.impi, request.realm.host(), stable).await {
@@ -796,6 +838,16 @@ async fn assert(
         return internal(&e.to_string());
     }
     send_indirect(request, message, return_to)
+}
+
+/// The key of `handle` if it is this process's current private association (no database
+/// read for the common case of a check_authentication reaching the process that signed).
+fn own_private_association(state: &AppState, handle: &str) -> Option<Arc<MacKey>> {
+    let now = state.ctx.clock.now();
+    let current = state.op.private.lock().ok()?;
+    let p = current.as_ref()?;
+    (p.handle == handle && now >= p.created && now - p.created < PRIVATE_ASSOCIATION_TTL)
+        .then(|| p.key.clone())
 }
 
 /// The process's current private association, made (and stored, for

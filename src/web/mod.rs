@@ -191,18 +191,12 @@ pub async fn serve(ctx: Context) -> Result<(), ServeError> {
         "akaid serving"
     );
     let state = AppState::for_roles(ctx)?;
-    let sweeper = state.bsf.clone();
+    let sweeper = state.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             every.tick().await;
-            match sweeper.sweep().await {
-                Ok((c, s)) if c + s > 0 => {
-                    tracing::debug!(challenges = c, sessions = s, "swept expired GBA state");
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "sweeping expired GBA state failed"),
-            }
+            sweep(&sweeper).await;
         }
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
@@ -233,6 +227,40 @@ pub async fn serve(ctx: Context) -> Result<(), ServeError> {
         task.await.map_err(std::io::Error::other)??;
     }
     Ok(())
+}
+
+/// Deletes expired state: Ub challenges and bootstrapping sessions, login sessions, Ua
+/// nonces, OpenID 2.0 associations and response nonces. Every process sweeps; the deletes
+/// are idempotent.
+pub async fn sweep(state: &AppState) {
+    match state.bsf.sweep().await {
+        Ok((c, s)) if c + s > 0 => {
+            tracing::debug!(challenges = c, sessions = s, "swept expired GBA state");
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "sweeping expired GBA state failed"),
+    }
+    let now = state.ctx.clock.now();
+    let store = &state.ctx.store;
+    let swept = async {
+        Ok::<_, crate::store::StoreError>((
+            store.login_sessions.sweep(now).await?,
+            store.ua_nonces.sweep(now).await?,
+            store.openid2.sweep(now).await?,
+        ))
+    };
+    match swept.await {
+        Ok((l, u, o)) if l + u + o > 0 => {
+            tracing::debug!(
+                login_sessions = l,
+                ua_nonces = u,
+                openid2 = o,
+                "swept expired OP state"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "sweeping expired OP state failed"),
+    }
 }
 
 async fn shutdown_signal() {

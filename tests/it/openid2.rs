@@ -968,3 +968,76 @@ async fn realm_policies_allow_without_prompt_deny_and_stable_identifiers() {
         .into_owned();
     assert_eq!(mode, "cancel");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pape_max_auth_age_makes_the_handset_sign_in_again_and_the_sweep_clears_expired_state() {
+    let clock = Arc::new(FixedClock::new(akaid::clock::Clock::now(
+        &akaid::clock::SystemClock,
+    )));
+    let server = provisioned(Some(clock.clone())).await;
+    let mut b = browser(&server);
+    b.stop_before = Some("http://rp.example/".into());
+    let plain = checkid(
+        &server,
+        "http://rp.example/",
+        "http://rp.example/return",
+        &[],
+    );
+    let first = b.login(&plain, Decision::Allow).await.unwrap();
+    assert!(first.authenticated);
+    clock.advance(time::Duration::seconds(30));
+    let again = b.login(&plain, Decision::Allow).await.unwrap();
+    assert!(!again.authenticated, "the session is reused");
+    let pape = [
+        ("openid.ns.pape", akaid::openid2::PAPE_NS),
+        ("openid.pape.max_auth_age", "10"),
+    ];
+    let url = checkid(
+        &server,
+        "http://rp.example/",
+        "http://rp.example/return",
+        &pape,
+    );
+    let fresh = b.login(&url, Decision::Allow).await.unwrap();
+    assert!(
+        fresh.authenticated,
+        "a login older than max_auth_age is redone"
+    );
+    let pairs: Vec<(String, String)> = fresh.url.query_pairs().into_owned().collect();
+    let auth_time = &pairs
+        .iter()
+        .find(|(k, _)| k == "openid.pape.auth_time")
+        .unwrap()
+        .1;
+    let now = akaid::clock::Clock::now(&*clock);
+    assert_eq!(
+        auth_time,
+        &akaid::openid2::signing::format_timestamp(now).unwrap()
+    );
+    // Nine hours on, the sweep removes the nonces, the private association and the session.
+    clock.advance(time::Duration::hours(9));
+    let state = akaid::AppState::new(server.ctx.clone());
+    akaid::web::sweep(&state).await;
+    let handle = &pairs
+        .iter()
+        .find(|(k, _)| k == "openid.assoc_handle")
+        .unwrap()
+        .1;
+    let later = akaid::clock::Clock::now(&*clock);
+    assert!(
+        server
+            .ctx
+            .store
+            .openid2
+            .association(handle, later - time::Duration::hours(10))
+            .await
+            .unwrap()
+            .is_none(),
+        "the row itself is gone, not only expired"
+    );
+    assert_eq!(server.ctx.store.ua_nonces.sweep(later).await.unwrap(), 0);
+    assert_eq!(
+        server.ctx.store.login_sessions.sweep(later).await.unwrap(),
+        0
+    );
+}
