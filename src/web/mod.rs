@@ -16,9 +16,21 @@ use serde_json::json;
 use crate::context::Context;
 use crate::gba::bsf::{Bsf, bsf_bootstrap_get, bsf_zn_post};
 
-/// What handlers share; cheap to clone.
+/// What handlers share: one allocation behind an `Arc`, so the clone every extractor
+/// makes is a reference count, not a copy of the configuration.
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub ctx: Context,
     pub bsf: Bsf,
     /// Where the OP gets Ks_NAF: in process, or over Zn (DESIGN.md §2.4).
@@ -58,13 +70,13 @@ impl AppState {
                 .expect("localhost is a valid NAF FQDN")
             });
         let op = crate::openid2::endpoint::Op::new(&ctx.config.public_url);
-        Self {
+        Self(std::sync::Arc::new(Shared {
             ctx,
             bsf,
             keys,
             ua,
             op,
-        }
+        }))
     }
 
     /// The state for the roles `ctx.config.roles` names; fails when an OP without the BSF

@@ -499,8 +499,8 @@ async fn a_remote_op_gets_the_same_key_over_zn() {
     let op = akaid::context::Context::open(config, &|_| None)
         .await
         .unwrap();
-    let remote = akaid::AppState::for_roles(op).unwrap().keys;
-    let local = akaid::AppState::new(server.ctx.clone()).keys;
+    let remote = akaid::AppState::for_roles(op).unwrap().keys.clone();
+    let local = akaid::AppState::new(server.ctx.clone()).keys.clone();
     let naf_id = NafId::new("op.example.org", UaProtocolId::HTTP_DIGEST).unwrap();
     let a = remote.naf_key(&done.btid, &naf_id).await.unwrap();
     let b = local.naf_key(&done.btid, &naf_id).await.unwrap();
