@@ -11,6 +11,7 @@ mod common;
 mod openid_sql;
 mod postgres;
 mod sqlite;
+mod sqlite_reader;
 mod sqlite_writer;
 
 use common::impl_common_sql;
@@ -48,7 +49,7 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
-    #[error("database error (write path): {0}")]
+    #[error("database error (direct SQLite connection): {0}")]
     Writer(String),
 }
 
@@ -394,7 +395,23 @@ trait HotWrites: Send + Sync + fmt::Debug {
     ) -> Result<bool, StoreError>;
 }
 
-/// The SQL of [`HotWrites`], shared by the pool and the SQLite writer thread.
+/// The reads of every OpenID login, for a backend that runs them on a path of its own
+/// (SQLite's direct reads, `sqlite_reader`). Same meaning as the trait methods.
+#[async_trait]
+trait HotReads: Send + Sync + fmt::Debug {
+    async fn session_load(
+        &self,
+        id: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
+    async fn consent_get(
+        &self,
+        impi: &Impi,
+        relying_party: &str,
+    ) -> Result<Option<ConsentRow>, StoreError>;
+}
+
+/// The SQL of [`HotWrites`] and [`HotReads`], shared by the pool and the SQLite writer thread.
 mod hot_sql {
     pub const CHALLENGE_INSERT: &str = "INSERT INTO ub_challenges \
          (nonce, impi, opaque, secrets_sealed, expires_at) VALUES ($1, $2, $3, $4, $5)";
@@ -403,6 +420,10 @@ mod hot_sql {
     /// The trigger of migration 0003 removes the IMPI's earlier sessions.
     pub const BOOTSTRAP_INSERT: &str = "INSERT INTO bootstrap_sessions \
          (btid, impi, rand, ks_sealed, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)";
+    pub const SESSION_LOAD: &str =
+        "SELECT data FROM login_sessions WHERE id = $1 AND expires_at > $2";
+    pub const CONSENT_GET: &str = "SELECT impi, relying_party, shared, created_at \
+         FROM consents WHERE impi = $1 AND relying_party = $2";
     pub const NONCE_RECORD: &str = "INSERT INTO openid2_nonces (nonce, expires_at) \
          VALUES ($1, $2) ON CONFLICT (nonce) DO NOTHING";
     pub const RATE_HIT: &str = "INSERT INTO rate_counters (key, window_start, count) \

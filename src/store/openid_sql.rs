@@ -59,9 +59,10 @@ macro_rules! impl_openid_sql {
                     id: &str,
                     now: OffsetDateTime,
                 ) -> Result<Option<Vec<u8>>, StoreError> {
-                    Ok(sqlx::query_scalar(
-                        "SELECT data FROM login_sessions WHERE id = $1 AND expires_at > $2",
-                    )
+                    if let Some(hot) = self.hot_reads() {
+                        return hot.session_load(id, now).await;
+                    }
+                    Ok(sqlx::query_scalar($crate::store::hot_sql::SESSION_LOAD)
                     .bind(id)
                     .bind(now.unix_timestamp())
                     .fetch_optional(&self.pool)
@@ -240,10 +241,10 @@ macro_rules! impl_openid_sql {
                     impi: &Impi,
                     relying_party: &str,
                 ) -> Result<Option<ConsentRow>, StoreError> {
-                    sqlx::query(
-                        "SELECT impi, relying_party, shared, created_at FROM consents \
-                         WHERE impi = $1 AND relying_party = $2",
-                    )
+                    if let Some(hot) = self.hot_reads() {
+                        return hot.consent_get(impi, relying_party).await;
+                    }
+                    sqlx::query($crate::store::hot_sql::CONSENT_GET)
                     .bind(impi.as_str())
                     .bind(relying_party)
                     .fetch_optional(&self.pool)

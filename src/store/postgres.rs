@@ -44,6 +44,10 @@ impl PgStore {
         None
     }
 
+    fn hot_reads(&self) -> Option<&dyn super::HotReads> {
+        None
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }

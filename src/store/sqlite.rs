@@ -10,8 +10,9 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use super::sqlite_reader::SqliteReader;
 use super::sqlite_writer::SqliteWriter;
-use super::{HotWrites, StoreError, impl_common_sql, impl_openid_sql};
+use super::{HotReads, HotWrites, StoreError, impl_common_sql, impl_openid_sql};
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -21,6 +22,8 @@ pub struct SqliteStore {
     /// The hot Ub writes, on a thread of their own with group commit; `None` for an
     /// in-memory database, which a second connection could not see.
     writer: Option<std::sync::Arc<SqliteWriter>>,
+    /// The per-login point reads, on the caller's thread; `None` as for `writer`.
+    reader: Option<std::sync::Arc<SqliteReader>>,
 }
 
 impl SqliteStore {
@@ -43,12 +46,23 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(StoreError::Connect)?;
-        let writer = if in_memory {
-            None
+        let (writer, reader) = if in_memory {
+            (None, None)
         } else {
-            Some(std::sync::Arc::new(SqliteWriter::start(&path)?))
+            (
+                Some(std::sync::Arc::new(SqliteWriter::start(&path)?)),
+                Some(std::sync::Arc::new(SqliteReader::new(&path))),
+            )
         };
-        Ok(Self { pool, writer })
+        Ok(Self {
+            pool,
+            writer,
+            reader,
+        })
+    }
+
+    fn hot_reads(&self) -> Option<&dyn HotReads> {
+        self.reader.as_deref().map(|r| r as &dyn HotReads)
     }
 
     fn hot_writes(&self) -> Option<&dyn HotWrites> {
