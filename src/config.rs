@@ -241,6 +241,10 @@ config_fields! {
     /// Ub requests one client address may make per second, counted in each process; 0 means
     /// no limit. Generous by default: handsets share addresses behind carrier NAT.
     ub_limit_per_ip: u64 = 500;
+    /// OpenID 2.0 `associate` requests one client address may make per second, counted in
+    /// each process (a Diffie-Hellman association costs the OP a modular exponentiation);
+    /// 0 means no limit. Relying parties associate once per `expires_in`, not per login.
+    openid2_associate_limit_per_ip: u64 = 20;
     /// Proxies whose `X-Forwarded-For` is believed, as comma-separated address blocks
     /// (`10.0.0.0/8,2001:db8::/32`); per-address limits then count the client behind them.
     /// Empty: the connection's peer is the client.

@@ -54,6 +54,9 @@ pub struct Op {
     /// Realm policies read in the last [`POLICY_CACHE_TTL`]: a policy change reaches every
     /// process within that time.
     policies: Arc<std::sync::Mutex<std::collections::HashMap<String, CachedPolicy>>>,
+    /// `associate` requests per client address per second.
+    associate_limiter: Arc<crate::gba::bsf::IpLimiter>,
+    trusted_proxies: crate::web::client_ip::TrustedProxies,
 }
 
 #[derive(Debug, Clone)]
@@ -75,8 +78,8 @@ struct PrivateAssociation {
 }
 
 impl Op {
-    pub fn new(public_url: &url::Url) -> Self {
-        let public_url = public_url.as_str().to_owned();
+    pub fn new(config: &crate::config::Config) -> Self {
+        let public_url = config.public_url.as_str().to_owned();
         Self {
             endpoint: xrds::op_endpoint(&public_url),
             over_https: public_url.starts_with("https:"),
@@ -84,6 +87,10 @@ impl Op {
             pseudonym_secret: Arc::new(OnceCell::new()),
             private: Arc::new(std::sync::Mutex::new(None)),
             policies: Arc::new(std::sync::Mutex::new(std::collections::HashMap::new())),
+            associate_limiter: Arc::new(crate::gba::bsf::IpLimiter::new(
+                config.openid2_associate_limit_per_ip,
+            )),
+            trusted_proxies: config.trusted_proxies.clone(),
         }
     }
 
@@ -282,6 +289,7 @@ fn bad_request_page(what: &str) -> Response {
 /// `GET|POST /openid`: every mode of §4–§11.
 pub async fn openid2_endpoint(
     State(state): State<AppState>,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     session: Session,
     method: Method,
     uri: Uri,
@@ -306,7 +314,29 @@ pub async fn openid2_endpoint(
     };
     let version = message.version();
     match message.mode() {
-        Ok(Mode::Associate) if method == Method::POST => associate(&state, &message).await,
+        Ok(Mode::Associate) if method == Method::POST => {
+            if let Some(axum::Extension(axum::extract::ConnectInfo(peer))) = peer {
+                let forwarded: Vec<&str> = headers
+                    .get_all("x-forwarded-for")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok())
+                    .collect();
+                let client = state.op.trusted_proxies.client(peer.ip(), &forwarded);
+                if let Err(retry_after) = state.op.associate_limiter.check(client) {
+                    let mut m = Message::new(version);
+                    m.set(
+                        "error",
+                        "too many associate requests from this address; retry later",
+                    );
+                    let mut r = kv_response(StatusCode::TOO_MANY_REQUESTS, &m);
+                    if let Ok(v) = HeaderValue::from_str(&retry_after.to_string()) {
+                        r.headers_mut().insert(header::RETRY_AFTER, v);
+                    }
+                    return r;
+                }
+            }
+            associate(&state, &message).await
+        }
         Ok(Mode::CheckAuthentication) if method == Method::POST => {
             check_authentication(&state, &message).await
         }

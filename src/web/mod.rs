@@ -69,7 +69,7 @@ impl AppState {
                 )
                 .expect("localhost is a valid NAF FQDN")
             });
-        let op = crate::openid2::endpoint::Op::new(&ctx.config.public_url);
+        let op = crate::openid2::endpoint::Op::new(&ctx.config);
         Self(std::sync::Arc::new(Shared {
             ctx,
             bsf,

@@ -1041,3 +1041,36 @@ async fn pape_max_auth_age_makes_the_handset_sign_in_again_and_the_sweep_clears_
         0
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn associate_is_rate_limited_per_address() {
+    let server = provisioned(None).await;
+    let fields = [
+        NS,
+        ("openid.mode", "associate"),
+        ("openid.assoc_type", "HMAC-SHA256"),
+        ("openid.session_type", "DH-SHA256"),
+        ("openid.dh_consumer_public", "Ag=="),
+    ];
+    let limit = server.ctx.config.openid2_associate_limit_per_ip;
+    assert!(limit > 0);
+    let mut statuses = Vec::new();
+    // Twice the budget within (at most) two clock seconds: some must be refused.
+    for _ in 0..(limit * 2 + 1) {
+        let response = client()
+            .post(format!("{}openid", server.op_url))
+            .form(&fields)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        if status == 429 {
+            assert!(response.headers().get("retry-after").is_some());
+            let text = response.text().await.unwrap();
+            assert!(kv(&text)["error"].contains("too many"), "{text}");
+        }
+        statuses.push(status);
+    }
+    assert!(statuses.contains(&200));
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
