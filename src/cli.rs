@@ -118,21 +118,8 @@ pub enum UeCommand {
 pub struct UeLoginArgs {
     /// Where to start, e.g. a relying party's "Sign in with your operator" link
     pub url: url::Url,
-    /// The BSF's URL
-    #[arg(long, default_value = "http://127.0.0.1:8081/")]
-    pub bsf: url::Url,
-    /// The handset's IMPI
-    #[arg(long)]
-    pub impi: String,
-    /// The USIM's K, 32 hex digits
-    #[arg(long)]
-    pub k: String,
-    /// The USIM's OPc, 32 hex digits
-    #[arg(long)]
-    pub opc: String,
-    /// File keeping the USIM's SQN state between runs [default: none, a fresh USIM]
-    #[arg(long, value_name = "FILE")]
-    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub handset: HandsetArgs,
     /// Answer a consent page with Deny instead of Allow
     #[arg(long)]
     pub deny: bool,
@@ -149,8 +136,9 @@ pub struct UeLoginArgs {
     pub json: bool,
 }
 
+/// The software handset's identity, USIM keys and SQN state file.
 #[derive(Debug, Args)]
-pub struct UeBootstrapArgs {
+pub struct HandsetArgs {
     /// The BSF's URL
     #[arg(long, default_value = "http://127.0.0.1:8081/")]
     pub bsf: url::Url,
@@ -166,6 +154,43 @@ pub struct UeBootstrapArgs {
     /// File keeping the USIM's SQN state between runs [default: none, a fresh USIM]
     #[arg(long, value_name = "FILE")]
     pub state: Option<PathBuf>,
+}
+
+impl HandsetArgs {
+    /// The handset, its USIM state read from `--state` (a fresh USIM without it).
+    fn load(&self) -> Result<crate::ue::ub::Handset, CommandError> {
+        let fields = SubscriberFields {
+            impi: &self.impi,
+            k: &self.k,
+            opc: Some(&self.opc),
+            ..SubscriberFields::default()
+        }
+        .parse()?;
+        let usim = match &self.state {
+            Some(path) => crate::ue::state::load(path)?,
+            None => crate::aka::UsimState::default(),
+        };
+        Ok(crate::ue::ub::Handset {
+            impi: fields.impi,
+            keys: fields.keys,
+            usim,
+        })
+    }
+
+    /// Writes the USIM state back to `--state`. It changes even when the run fails later (an
+    /// accepted SQN stays accepted), so callers save either way.
+    fn save(&self, usim: &crate::aka::UsimState) -> Result<(), CommandError> {
+        if let Some(path) = &self.state {
+            crate::ue::state::save(path, usim)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UeBootstrapArgs {
+    #[command(flatten)]
+    pub handset: HandsetArgs,
     /// Also derive Ks_NAF for this NAF FQDN (Ua over plain HTTP)
     #[arg(long, value_name = "FQDN")]
     pub naf: Option<String>,
@@ -769,29 +794,12 @@ pub async fn naf_remove(
 
 /// `akaid ue bootstrap`: runs Ub as a handset, keeping the USIM state in `--state`.
 pub async fn ue_bootstrap(args: &UeBootstrapArgs, out: &mut dyn Write) -> Result<(), CommandError> {
-    use crate::ue::ub::{Handset, UbClient};
-    let fields = SubscriberFields {
-        impi: &args.impi,
-        k: &args.k,
-        opc: Some(&args.opc),
-        ..SubscriberFields::default()
-    }
-    .parse()?;
-    let usim = match &args.state {
-        Some(path) => crate::ue::state::load(path)?,
-        None => crate::aka::UsimState::default(),
-    };
-    let mut handset = Handset {
-        impi: fields.impi,
-        keys: fields.keys,
-        usim,
-    };
-    let result = UbClient::new()?.bootstrap(&args.bsf, &mut handset).await;
-    // The USIM's state changes even when the bootstrap fails later (an accepted SQN stays
-    // accepted), so it is saved either way.
-    if let Some(path) = &args.state {
-        crate::ue::state::save(path, &handset.usim)?;
-    }
+    use crate::ue::ub::UbClient;
+    let mut handset = args.handset.load()?;
+    let result = UbClient::new()?
+        .bootstrap(&args.handset.bsf, &mut handset)
+        .await;
+    args.handset.save(&handset.usim)?;
     let done = result?;
     let ks_naf = match &args.naf {
         Some(fqdn) => {
@@ -833,24 +841,7 @@ pub async fn ue_bootstrap(args: &UeBootstrapArgs, out: &mut dyn Write) -> Result
 /// `akaid ue login`
 pub async fn ue_login(args: &UeLoginArgs, out: &mut dyn Write) -> Result<(), CommandError> {
     use crate::ue::browser::{Browser, Decision};
-    use crate::ue::ub::Handset;
-    let fields = SubscriberFields {
-        impi: &args.impi,
-        k: &args.k,
-        opc: Some(&args.opc),
-        ..SubscriberFields::default()
-    }
-    .parse()?;
-    let usim = match &args.state {
-        Some(path) => crate::ue::state::load(path)?,
-        None => crate::aka::UsimState::default(),
-    };
-    let handset = Handset {
-        impi: fields.impi,
-        keys: fields.keys,
-        usim,
-    };
-    let mut browser = Browser::new(args.bsf.clone(), handset)?;
+    let mut browser = Browser::new(args.handset.bsf.clone(), args.handset.load()?)?;
     browser.stop_before = args.stop_before.clone();
     let decision = if args.deny {
         Decision::Deny
@@ -858,9 +849,7 @@ pub async fn ue_login(args: &UeLoginArgs, out: &mut dyn Write) -> Result<(), Com
         Decision::Allow
     };
     let result = browser.login(&args.url, decision).await;
-    if let Some(path) = &args.state {
-        crate::ue::state::save(path, &browser.handset.usim)?;
-    }
+    args.handset.save(&browser.handset.usim)?;
     let landing = result?;
     let cookies = args.cookies_for.as_ref().and_then(|u| browser.cookies(u));
     if args.json {

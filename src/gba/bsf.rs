@@ -473,12 +473,7 @@ pub async fn bsf_bootstrap_get(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    let client = bsf.settings.trusted_proxies.client(peer.ip(), &forwarded);
+    let client = bsf.settings.trusted_proxies.client_of(peer.ip(), &headers);
     if let Err(retry_after) = bsf.ip_limiter.check(client) {
         return UbError::RateLimited { retry_after }.into_response();
     }

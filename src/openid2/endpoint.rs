@@ -145,6 +145,17 @@ pub async fn subject_for(
     ))
 }
 
+/// The subscriber's identifier URL at the request's realm.
+async fn identifier_at(
+    state: &AppState,
+    impi: &Impi,
+    request: &CheckIdRequest,
+    stable: bool,
+) -> Result<String, Response> {
+    let pseudonym = subject_for(state, impi, request.realm.host(), stable).await?;
+    Ok(state.op.identifier(&pseudonym))
+}
+
 fn internal(what: &str) -> Response {
     tracing::error!(error = %what, "OpenID 2.0 endpoint");
     pages::error(
@@ -316,12 +327,7 @@ pub async fn openid2_endpoint(
     match message.mode() {
         Ok(Mode::Associate) if method == Method::POST => {
             if let Some(axum::Extension(axum::extract::ConnectInfo(peer))) = peer {
-                let forwarded: Vec<&str> = headers
-                    .get_all("x-forwarded-for")
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .collect();
-                let client = state.op.trusted_proxies.client(peer.ip(), &forwarded);
+                let client = state.op.trusted_proxies.client_of(peer.ip(), &headers);
                 if let Err(retry_after) = state.op.associate_limiter.check(client) {
                     let mut m = Message::new(version);
                     m.set(
@@ -385,17 +391,16 @@ async fn associate(state: &AppState, message: &Message) -> Response {
         Ok(a) => a,
         Err(e) => return direct_error(&Error::from(e), message.version()),
     };
-    let row = AssociationRow {
-        handle: handle.clone(),
-        assoc_type: request.assoc_type.as_str().to_owned(),
-        secret_sealed: state.ctx.sealer.seal(
-            SealContext::new(ASSOCIATIONS, "secret", &handle),
-            mac_key.expose(),
-        ),
-        private: false,
-        expires_at: state.ctx.clock.now() + ASSOCIATION_TTL,
-    };
-    if let Err(e) = state.ctx.store.openid2.insert_association(&row).await {
+    let expires_at = state.ctx.clock.now() + ASSOCIATION_TTL;
+    let stored = store_association(
+        state,
+        &handle,
+        request.assoc_type,
+        &mac_key,
+        false,
+        expires_at,
+    );
+    if let Err(e) = stored.await {
         tracing::error!(error = %e, "storing an association");
         let mut m = Message::new(message.version());
         m.set("error", "the association could not be stored; try again");
@@ -414,6 +419,27 @@ fn random_vec(len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
     rand::Rng::fill(&mut rand::rng(), &mut v[..]);
     v
+}
+
+/// Stores an association with its MAC key sealed for ("openid2_associations", "secret",
+/// handle).
+async fn store_association(
+    state: &AppState,
+    handle: &str,
+    assoc_type: AssocType,
+    key: &MacKey,
+    private: bool,
+    expires_at: time::OffsetDateTime,
+) -> Result<(), crate::store::StoreError> {
+    let ctx = SealContext::new(ASSOCIATIONS, "secret", handle);
+    let row = AssociationRow {
+        handle: handle.to_owned(),
+        assoc_type: assoc_type.as_str().to_owned(),
+        secret_sealed: state.ctx.sealer.seal(ctx, key.expose()),
+        private,
+        expires_at,
+    };
+    state.ctx.store.openid2.insert_association(&row).await
 }
 
 /// An association and its MAC key, if the handle names a live one.
@@ -551,11 +577,10 @@ async fn checkid(
         }
     };
     let stable = policy.as_ref().is_some_and(|p| p.stable_identifier);
-    let pseudonym = match subject_for(state, &login.impi, request.realm.host(), stable).await {
-        Ok(p) => p,
+    let identifier = match identifier_at(state, &login.impi, &request, stable).await {
+        Ok(id) => id,
         Err(r) => return r,
     };
-    let identifier = state.op.identifier(&pseudonym);
     if let IdentityRequest::Claimed { claimed_id, .. } = &request.identity
         && claimed_id != &identifier
     {
@@ -742,12 +767,10 @@ pub async fn openid2_consent_post(
                 Ok(p) => p.is_some_and(|p| p.stable_identifier),
                 Err(e) => return internal(&e),
             };
-            let pseudonym =
-                match subject_for(&state, &login.impi, request.realm.host(), stable).await {
-                    Ok(p) => p,
-                    Err(r) => return r,
-                };
-            let identifier = state.op.identifier(&pseudonym);
+            let identifier = match identifier_at(&state, &login.impi, &request, stable).await {
+                Ok(id) => id,
+                Err(r) => return r,
+            };
             assert(&state, &request, &login, &identifier, &return_to).await
         }
         "deny" => indirect(&request, request.cancel(), &return_to),
@@ -895,23 +918,17 @@ async fn private_association(
     }
     let handle = new_handle();
     let key: Arc<MacKey> = Arc::new(Secret::new(random_vec(AssocType::HmacSha256.mac_key_len())));
-    let row = AssociationRow {
-        handle: handle.clone(),
-        assoc_type: AssocType::HmacSha256.as_str().to_owned(),
-        secret_sealed: state.ctx.sealer.seal(
-            SealContext::new(ASSOCIATIONS, "secret", &handle),
-            key.expose(),
-        ),
-        private: true,
-        expires_at: now + PRIVATE_ASSOCIATION_TTL,
-    };
-    state
-        .ctx
-        .store
-        .openid2
-        .insert_association(&row)
-        .await
-        .map_err(|e| e.to_string())?;
+    let expires_at = now + PRIVATE_ASSOCIATION_TTL;
+    store_association(
+        state,
+        &handle,
+        AssocType::HmacSha256,
+        &key,
+        true,
+        expires_at,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     if let Ok(mut current) = state.op.private.lock() {
         *current = Some(PrivateAssociation {
             handle: handle.clone(),

@@ -75,6 +75,52 @@ fn handset(seed: &str, index: u64) -> Result<Handset, UeError> {
     })
 }
 
+/// Failed operations and the first error, shared by the workers.
+#[derive(Debug, Default)]
+struct Failures {
+    count: AtomicU64,
+    first: std::sync::Mutex<Option<String>>,
+}
+
+impl Failures {
+    fn record(&self, error: String) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
+        first.get_or_insert(error);
+    }
+}
+
+/// Waits for the workers (each returns its latencies) and makes the report.
+async fn report(
+    what: &'static str,
+    started: Instant,
+    workers: Vec<tokio::task::JoinHandle<Vec<Duration>>>,
+    failures: &Failures,
+) -> Result<BenchReport, UeError> {
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.map_err(|e| UeError::Http(e.to_string()))?);
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let completed = latencies.len() as u64;
+    let first_error = failures
+        .first
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    Ok(BenchReport {
+        what,
+        completed,
+        failed: failures.count.load(Ordering::Relaxed),
+        elapsed,
+        per_second: completed as f64 / elapsed.as_secs_f64(),
+        p50: percentile(&latencies, 0.50),
+        p99: percentile(&latencies, 0.99),
+        first_error,
+    })
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -91,18 +137,16 @@ pub async fn run(settings: BenchSettings) -> Result<BenchReport, UeError> {
             .collect::<Result<_, _>>()?,
     );
     let next = Arc::new(AtomicU64::new(0));
-    let failed = Arc::new(AtomicU64::new(0));
-    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let failures = Arc::new(Failures::default());
     let started = Instant::now();
     let deadline = started + settings.duration;
     let mut workers = Vec::new();
     for _ in 0..settings.concurrency.max(1) {
-        let (client, handsets, next, failed, first_error, bsf) = (
+        let (client, handsets, next, failures, bsf) = (
             client.clone(),
             handsets.clone(),
             next.clone(),
-            failed.clone(),
-            first_error.clone(),
+            failures.clone(),
             settings.bsf.clone(),
         );
         workers.push(tokio::spawn(async move {
@@ -115,37 +159,13 @@ pub async fn run(settings: BenchSettings) -> Result<BenchReport, UeError> {
                 let t = Instant::now();
                 match client.bootstrap(&bsf, &mut handset).await {
                     Ok(_) => latencies.push(t.elapsed()),
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        let mut first = first_error.lock().unwrap_or_else(|p| p.into_inner());
-                        first.get_or_insert_with(|| e.to_string());
-                    }
+                    Err(e) => failures.record(e.to_string()),
                 }
             }
             latencies
         }));
     }
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.map_err(|e| UeError::Http(e.to_string()))?);
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let completed = latencies.len() as u64;
-    let first_error = first_error
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    Ok(BenchReport {
-        what: "bootstraps",
-        completed,
-        failed: failed.load(Ordering::Relaxed),
-        elapsed,
-        per_second: completed as f64 / elapsed.as_secs_f64(),
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
-        first_error,
-    })
+    report("bootstraps", started, workers, &failures).await
 }
 
 /// Settings of the login mode.
@@ -252,17 +272,15 @@ pub async fn run_logins(settings: LoginBenchSettings) -> Result<BenchReport, UeE
         .pool_max_idle_per_host(settings.concurrency.max(1))
         .build()
         .map_err(|e| UeError::Http(e.to_string()))?;
-    let failed = Arc::new(AtomicU64::new(0));
-    let first_error = Arc::new(std::sync::Mutex::new(None::<String>));
+    let failures = Arc::new(Failures::default());
     let started = Instant::now();
     let deadline = started + settings.duration;
     let mut workers = Vec::new();
     for w in 0..settings.concurrency.max(1) {
-        let (http, cookies, failed, first_error, endpoint, checkid) = (
+        let (http, cookies, failures, endpoint, checkid) = (
             http.clone(),
             cookies.clone(),
-            failed.clone(),
-            first_error.clone(),
+            failures.clone(),
             settings.endpoint.clone(),
             checkid.clone(),
         );
@@ -273,35 +291,11 @@ pub async fn run_logins(settings: LoginBenchSettings) -> Result<BenchReport, UeE
                 let t = Instant::now();
                 match one_login(&http, &endpoint, &checkid, cookie.as_deref()).await {
                     Ok(()) => latencies.push(t.elapsed()),
-                    Err(e) => {
-                        failed.fetch_add(1, Ordering::Relaxed);
-                        let mut first = first_error.lock().unwrap_or_else(|p| p.into_inner());
-                        first.get_or_insert(e);
-                    }
+                    Err(e) => failures.record(e),
                 }
             }
             latencies
         }));
     }
-    let mut latencies = Vec::new();
-    for worker in workers {
-        latencies.extend(worker.await.map_err(|e| UeError::Http(e.to_string()))?);
-    }
-    let elapsed = started.elapsed();
-    latencies.sort();
-    let completed = latencies.len() as u64;
-    let first_error = first_error
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .clone();
-    Ok(BenchReport {
-        what: "logins",
-        completed,
-        failed: failed.load(Ordering::Relaxed),
-        elapsed,
-        per_second: completed as f64 / elapsed.as_secs_f64(),
-        p50: percentile(&latencies, 0.50),
-        p99: percentile(&latencies, 0.99),
-        first_error,
-    })
+    report("logins", started, workers, &failures).await
 }

@@ -84,11 +84,6 @@ impl Browser {
             .and_then(|v| v.to_str().ok().map(str::to_owned))
     }
 
-    /// Forgets the bootstrap, so that the next challenge bootstraps again.
-    pub fn forget_bootstrap(&mut self) {
-        self.bootstrap = None;
-    }
-
     /// Opens `start` and goes on until a page that is neither a redirect, a GBA challenge,
     /// the consent form nor a self-posting form.
     pub async fn login(&mut self, start: &Url, decision: Decision) -> Result<Landing, UeError> {

@@ -104,6 +104,16 @@ impl TrustedProxies {
         self.0.iter().any(|c| c.contains(ip))
     }
 
+    /// The client behind `peer`, from the request's `X-Forwarded-For` headers.
+    pub fn client_of(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
+        let forwarded: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect();
+        self.client(peer, &forwarded)
+    }
+
     /// The client behind `peer`: walking `X-Forwarded-For` from the right, the first address
     /// that is not a trusted proxy. A peer that is not trusted is the client itself, and so
     /// is a trusted peer whose header cannot be read.

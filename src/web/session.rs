@@ -42,11 +42,6 @@ pub async fn start(session: &Session, login: &Login) -> Result<(), tower_session
     session.insert(LOGIN, login).await
 }
 
-/// Ends the login (sign-out).
-pub async fn end(session: &Session) -> Result<(), tower_sessions::session::Error> {
-    session.flush().await
-}
-
 /// The middleware: `HttpOnly`, `SameSite=Lax`, `Secure` when the OP is served over HTTPS.
 pub fn layer(store: SessionDb, secure: bool) -> SessionManagerLayer<SessionDb> {
     SessionManagerLayer::new(store)

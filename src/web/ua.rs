@@ -43,13 +43,6 @@ pub struct Ua {
     cache: Arc<Mutex<HashMap<String, NafKey>>>,
 }
 
-/// Why a request gets no login yet: what to answer instead.
-#[derive(Debug)]
-pub enum NoLogin {
-    /// A response to send as it is (a challenge, the SIM-needed page, an error page).
-    Respond(Response),
-}
-
 impl Ua {
     /// `op_host` is the host of `public_url`: the NAF FQDN and the realm's suffix.
     pub fn new(
@@ -66,10 +59,6 @@ impl Ua {
             clock,
             cache: Arc::new(Mutex::new(HashMap::new())),
         })
-    }
-
-    pub fn realm(&self) -> &str {
-        &self.realm
     }
 
     /// The login for this request: the session's if it is fresh enough (`max_age`), else
