@@ -62,6 +62,27 @@ pub enum Command {
     /// The operator's policy per OpenID 2.0 realm
     #[command(subcommand)]
     Realm(RealmCommand),
+    /// OpenID Connect signing keys
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Make a new active signing key; the previous one stays in the JWKS until every token it
+    /// signed has expired, then it is removed
+    Rotate {
+        /// Only this algorithm: RS256, ES256 or EdDSA [default: all three]
+        #[arg(long, value_name = "ALG")]
+        alg: Option<crate::oidc::jose::SigningAlg>,
+    },
+    /// List signing keys: kid, algorithm, created, retired, in the JWKS until (never the
+    /// private key)
+    List {
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -374,6 +395,8 @@ pub enum CommandError {
     UnknownNaf(String),
     #[error("no policy for realm {0}")]
     UnknownRealm(String),
+    #[error(transparent)]
+    Keys(#[from] crate::oidc::keys::KeyError),
 }
 
 /// `akaid realm allow|prompt|deny`
@@ -442,6 +465,75 @@ pub async fn realm_remove(
     } else {
         Err(CommandError::UnknownRealm(realm.to_owned()))
     }
+}
+
+/// `akaid keys rotate [--alg ALG]`: a new active key per algorithm; the previous one stays
+/// published for the overlap. Also removes keys past their overlap.
+pub async fn keys_rotate(
+    ctx: &Context,
+    alg: Option<crate::oidc::jose::SigningAlg>,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    use crate::oidc::{jose::SigningAlg, keys};
+    let algs = match alg {
+        Some(alg) => vec![alg],
+        None => SigningAlg::ALL.to_vec(),
+    };
+    let store = ctx.store.signing_keys.as_ref();
+    let overlap = ctx.config.oidc_key_overlap();
+    for alg in algs {
+        let key = keys::rotate(store, &ctx.sealer, alg, ctx.clock.now()).await?;
+        writeln!(out, "{alg}: new active key {}", key.kid())?;
+    }
+    let removed = keys::sweep(store, ctx.clock.now(), overlap).await?;
+    if removed > 0 {
+        writeln!(out, "removed {removed} retired keys past their overlap")?;
+    }
+    writeln!(
+        out,
+        "retired keys stay in the JWKS for {} s; running servers load the new keys within {} s",
+        overlap.whole_seconds(),
+        keys::RELOAD_EVERY.as_secs()
+    )?;
+    Ok(())
+}
+
+/// `akaid keys list [--json]`: never the private keys.
+pub async fn keys_list(ctx: &Context, json: bool, out: &mut dyn Write) -> Result<(), CommandError> {
+    let keys = crate::oidc::keys::list(
+        ctx.store.signing_keys.as_ref(),
+        ctx.config.oidc_key_overlap(),
+    )
+    .await?;
+    if json {
+        let doc: Vec<_> = keys
+            .iter()
+            .map(|k| {
+                json!({
+                    "kid": k.kid,
+                    "alg": k.alg,
+                    "active": k.is_active(),
+                    "created_at": rfc3339(k.created_at),
+                    "retired_at": k.retired_at.map(rfc3339),
+                    "public_until": k.public_until.map(rfc3339),
+                })
+            })
+            .collect();
+        writeln!(out, "{}", serde_json::Value::Array(doc))?;
+    } else {
+        for k in &keys {
+            writeln!(
+                out,
+                "{}\t{}\t{}\t{}\t{}",
+                k.kid,
+                k.alg,
+                rfc3339(k.created_at),
+                k.retired_at.map_or_else(|| "active".to_owned(), rfc3339),
+                k.public_until.map_or_else(|| "-".to_owned(), rfc3339),
+            )?;
+        }
+    }
+    Ok(())
 }
 
 fn parse_impi(text: &str) -> Result<Impi, CommandError> {

@@ -235,6 +235,20 @@ config_fields! {
     ub_challenge_ttl_secs: u64 = 30;
     /// Seconds a bootstrapping session (B-TID and its keys) lives (TS 33.220 §4.5.2).
     bootstrap_lifetime_secs: u64 = 3600;
+    /// Seconds an OpenID Connect ID token is valid: its `exp` after `iat` (Core §2). Short,
+    /// because relying parties check it once, at login.
+    oidc_id_token_ttl_secs: u64 = 300;
+    /// Seconds an OpenID Connect access token (a JWT, RFC 9068) is valid at /userinfo.
+    oidc_access_token_ttl_secs: u64 = 600;
+    /// Seconds an OpenID Connect refresh token stays usable (RFC 6749 §6).
+    oidc_refresh_token_ttl_secs: u64 = 2592000;
+    /// Seconds an authorization code may wait to be redeemed, once (RFC 6749 §4.1.2 allows
+    /// at most ten minutes).
+    oidc_code_ttl_secs: u64 = 60;
+    /// Seconds a retired signing key stays in the JWKS beyond the longest ID or access token
+    /// lifetime, so every token it signed can still be verified: covers clock skew and
+    /// relying parties that cache the JWKS. After that `akaid` deletes the key.
+    oidc_key_overlap_margin_secs: u64 = 600;
     /// Ub challenges one IMPI may get per minute, counted in the database so that all
     /// processes share the budget; 0 means no limit.
     ub_limit_per_impi: u64 = 30;
@@ -415,6 +429,25 @@ impl Config {
                 ),
             });
         }
+        for (field, secs) in [
+            ("oidc_id_token_ttl_secs", self.oidc_id_token_ttl_secs),
+            (
+                "oidc_access_token_ttl_secs",
+                self.oidc_access_token_ttl_secs,
+            ),
+            (
+                "oidc_refresh_token_ttl_secs",
+                self.oidc_refresh_token_ttl_secs,
+            ),
+            ("oidc_code_ttl_secs", self.oidc_code_ttl_secs),
+        ] {
+            if secs == 0 || i64::try_from(secs).is_err() {
+                return Err(ConfigError::Invalid {
+                    field,
+                    message: format!("{secs} is not a usable lifetime in seconds"),
+                });
+            }
+        }
         Ok(())
     }
 
@@ -429,6 +462,16 @@ impl Config {
     /// Whether the database is the embedded SQLite (the data directory holds it).
     pub fn is_sqlite(&self) -> bool {
         self.database_url().starts_with("sqlite:")
+    }
+
+    /// How long a retired signing key's public half stays in the JWKS: the longest lifetime
+    /// of a token it signed (ID or access token) plus `oidc_key_overlap_margin_secs`.
+    pub fn oidc_key_overlap(&self) -> time::Duration {
+        let secs = self
+            .oidc_id_token_ttl_secs
+            .max(self.oidc_access_token_ttl_secs)
+            .saturating_add(self.oidc_key_overlap_margin_secs);
+        time::Duration::seconds(i64::try_from(secs).unwrap_or(i64::MAX))
     }
 }
 

@@ -161,6 +161,20 @@ impl Context {
             .map_err(|e| OpenError::ZnClient(e.to_string()))
     }
 
+    /// The OpenID Connect signing keys, loaded; the first key of each algorithm is created
+    /// when there is none. Whoever serves them spawns [`crate::oidc::keys::KeyRing::maintain`].
+    pub async fn key_ring(
+        &self,
+    ) -> Result<crate::oidc::keys::KeyRing, crate::oidc::keys::KeyError> {
+        crate::oidc::keys::KeyRing::open(
+            self.store.signing_keys.clone(),
+            self.sealer.clone(),
+            self.clock.clone(),
+            self.config.oidc_key_overlap(),
+        )
+        .await
+    }
+
     /// Replaces the clock (tests fix time with [`crate::clock::FixedClock`]).
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.hss = Hss::new(

@@ -19,6 +19,8 @@ pub mod gba;
 pub mod hss;
 /// Identifier types: IMPI, MSISDN.
 pub mod ids;
+/// OpenID Connect provider: JOSE (JWS, JWK, at_hash), the signing-key ring with rotation.
+pub mod oidc;
 /// OpenID 2.0 provider, pure: kv-form, messages, realms, associations, signing, extensions.
 pub mod openid2;
 /// Secrets in memory (redacted, zeroized) and sealed at rest (AES-256-GCM).

@@ -7,7 +7,8 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use akaid::cli::{
-    self, Cli, Command, HssCommand, NafCommand, RealmCommand, SubscriberCommand, UeCommand,
+    self, Cli, Command, HssCommand, KeysCommand, NafCommand, RealmCommand, SubscriberCommand,
+    UeCommand,
 };
 use akaid::config::{Config, LogFormat};
 use akaid::context::Context;
@@ -105,6 +106,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             RealmCommand::Remove { realm } => cli::realm_remove(&ctx, realm, &mut out).await?,
         },
         Command::Migrate => writeln!(out, "database schema is up to date")?,
+        Command::Keys(keys) => match keys {
+            KeysCommand::Rotate { alg } => cli::keys_rotate(&ctx, *alg, &mut out).await?,
+            KeysCommand::List { json } => cli::keys_list(&ctx, *json, &mut out).await?,
+        },
         Command::Subscriber(sub) => match sub {
             SubscriberCommand::Generate { .. } => {}
             SubscriberCommand::Add(args) => cli::subscriber_add(&ctx, args, &mut out).await?,

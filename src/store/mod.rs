@@ -8,6 +8,7 @@
 //! store never holds a key in the clear.
 
 mod common;
+mod keys_sql;
 mod openid_sql;
 mod postgres;
 mod sqlite;
@@ -15,6 +16,7 @@ mod sqlite_reader;
 mod sqlite_writer;
 
 use common::impl_common_sql;
+use keys_sql::impl_keys_sql;
 use openid_sql::impl_openid_sql;
 
 use std::fmt;
@@ -377,6 +379,44 @@ pub trait RealmPolicyStore: Send + Sync + fmt::Debug {
     async fn remove(&self, realm: &str) -> Result<bool, StoreError>;
 }
 
+/// A signing key of the OpenID Connect provider as stored (DESIGN.md §2.7): the PKCS#8
+/// private key sealed for ("signing_keys", "private_key", kid).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningKeyRow {
+    /// The key's JWK thumbprint (RFC 7638), its `kid` in tokens and the JWKS.
+    pub kid: String,
+    pub alg: crate::oidc::jose::SigningAlg,
+    pub private_key_sealed: Vec<u8>,
+    pub created_at: OffsetDateTime,
+    /// When it stopped signing; `None` for the active key of its alg (at most one per alg).
+    pub retired_at: Option<OffsetDateTime>,
+}
+
+/// Signing keys, shared by every process: at most one active key per alg, enforced by the
+/// database, so processes racing to create or rotate keys agree on one.
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync + fmt::Debug {
+    /// Stores a key. Stores nothing and returns `false` when the row is active and its alg
+    /// has an active key already (another process created one first), or its kid exists.
+    async fn insert(&self, row: &SigningKeyRow) -> Result<bool, StoreError>;
+
+    /// Every key, retired ones included, oldest first.
+    async fn list(&self) -> Result<Vec<SigningKeyRow>, StoreError>;
+
+    /// Marks a key retired at `at` (its not-after time) unless it is retired already;
+    /// `false` when nothing changed.
+    async fn retire(&self, kid: &str, at: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Retires the active key of `row.alg` at `at` and stores `row` (active) in its place, in
+    /// one transaction. `false`, with nothing changed, when a concurrent rotation of the
+    /// same alg got there first (or `row.kid` exists).
+    async fn rotate(&self, row: &SigningKeyRow, at: OffsetDateTime) -> Result<bool, StoreError>;
+
+    /// Deletes keys retired before `before` (their public half is no longer published);
+    /// returns how many.
+    async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// The writes of every Ub bootstrap, for a backend that runs them on a path of its own
 /// (SQLite's writer thread with group commit, `sqlite_writer`). Same meaning as the trait
 /// methods they stand in for.
@@ -447,6 +487,7 @@ pub struct Store {
     pub backend: Backend,
     pub subscribers: Arc<dyn SubscriberStore>,
     pub meta: Arc<dyn MetaStore>,
+    pub signing_keys: Arc<dyn SigningKeyStore>,
     pub challenges: Arc<dyn ChallengeStore>,
     pub bootstraps: Arc<dyn BootstrapStore>,
     pub nafs: Arc<dyn NafStore>,
@@ -479,6 +520,7 @@ impl Store {
             backend: Backend::Sqlite,
             subscribers: store.clone(),
             meta: store.clone(),
+            signing_keys: store.clone(),
             challenges: store.clone(),
             bootstraps: store.clone(),
             nafs: store.clone(),
@@ -496,6 +538,7 @@ impl Store {
             backend: Backend::Postgres,
             subscribers: store.clone(),
             meta: store.clone(),
+            signing_keys: store.clone(),
             challenges: store.clone(),
             bootstraps: store.clone(),
             nafs: store.clone(),

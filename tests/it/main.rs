@@ -10,6 +10,7 @@
 mod cli;
 mod gba;
 mod hss;
+mod keys;
 mod openid2;
 mod osmo;
 mod store;

@@ -6,6 +6,8 @@ use akaid::store::StoreError;
 
 use crate::support::{TestDb, hss, subscriber};
 
+mod signing_keys;
+
 fn impi(text: &str) -> Impi {
     text.parse().unwrap()
 }
