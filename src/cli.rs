@@ -289,6 +289,20 @@ pub enum SubscriberCommand {
     },
     /// Remove a subscriber
     Remove { impi: String },
+    /// Show or change the profile fields relying parties may receive with consent
+    /// (nickname, email, fullname, dob, gender, postcode, country, language, timezone)
+    Profile {
+        impi: String,
+        /// Set a field, e.g. `--set email=ada@example.org` (repeatable)
+        #[arg(long = "set", value_name = "FIELD=VALUE")]
+        set: Vec<String>,
+        /// Clear a field (repeatable)
+        #[arg(long, value_name = "FIELD")]
+        unset: Vec<String>,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -357,9 +371,8 @@ impl Cli {
             layer.bsf_url = args.bsf_url.clone();
             layer.roles = args.roles;
             if !args.trusted_proxy.is_empty() {
-                layer.trusted_proxies = Some(crate::web::client_ip::TrustedProxies(
-                    args.trusted_proxy.clone(),
-                ));
+                layer.trusted_proxies =
+                    Some(crate::web::client_ip::CidrList(args.trusted_proxy.clone()));
             }
         }
         layer
@@ -397,6 +410,8 @@ pub enum CommandError {
     UnknownRealm(String),
     #[error(transparent)]
     Keys(#[from] crate::oidc::keys::KeyError),
+    #[error(transparent)]
+    Profile(#[from] crate::profile::ProfileError),
 }
 
 /// `akaid realm allow|prompt|deny`
@@ -724,6 +739,57 @@ pub async fn subscriber_show(
             sub.sqn.ind()
         )?;
         writeln!(out, "Created:  {}", rfc3339(sub.created_at))?;
+    }
+    Ok(())
+}
+
+/// `akaid subscriber profile IMPI [--set FIELD=VALUE]… [--unset FIELD]…`: every change is
+/// checked before the first is written; prints the profile as it then is.
+pub async fn subscriber_profile(
+    ctx: &Context,
+    impi: &str,
+    set: &[String],
+    unset: &[String],
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    use crate::profile::{ProfileError, ProfileField, parse_assignment};
+    let impi = parse_impi(impi)?;
+    let mut changes: Vec<(ProfileField, Option<String>)> = Vec::new();
+    for text in set {
+        let (field, value) = parse_assignment(text)?;
+        changes.push((field, Some(value)));
+    }
+    for name in unset {
+        let field =
+            ProfileField::parse(name).ok_or_else(|| ProfileError::UnknownField(name.clone()))?;
+        changes.push((field, None));
+    }
+    if ctx.store.subscribers.info(&impi).await?.is_none() {
+        return Err(CommandError::UnknownImpi(impi.to_string()));
+    }
+    for (field, value) in &changes {
+        let profiles = &ctx.store.profiles;
+        if !profiles
+            .set_profile_field(&impi, *field, value.as_deref())
+            .await?
+        {
+            return Err(CommandError::UnknownImpi(impi.to_string()));
+        }
+    }
+    let profile = ctx.store.profiles.profile(&impi).await?;
+    if json {
+        let map: serde_json::Map<String, serde_json::Value> = profile
+            .iter()
+            .map(|(f, v)| (f.as_str().to_owned(), json!(v)))
+            .collect();
+        writeln!(out, "{}", serde_json::Value::Object(map))?;
+    } else if profile.is_empty() {
+        writeln!(out, "{impi} has no profile fields")?;
+    } else {
+        for (field, value) in &profile {
+            writeln!(out, "{:<9} {value}", field.as_str())?;
+        }
     }
     Ok(())
 }

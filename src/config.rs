@@ -14,7 +14,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::secret::Secret;
-use crate::web::client_ip::TrustedProxies;
+use crate::web::client_ip::CidrList;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -56,8 +56,9 @@ env_value_from_str!(
     u64,
     bool,
     LogFormat,
+    RpDiscovery,
     Roles,
-    TrustedProxies
+    CidrList
 );
 
 impl EnvValue for SecretString {
@@ -168,6 +169,46 @@ impl fmt::Display for LogFormat {
     }
 }
 
+/// Whether the OpenID 2.0 provider checks a `return_to` URL against the relying party's own
+/// published list (OpenID Authentication 2.0 §9.2.1, §13).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RpDiscovery {
+    /// Never fetch anything from relying parties.
+    Off,
+    /// Fetch the realm's XRDS; a `return_to` the site does not list is refused, a site that
+    /// lists nothing (or cannot be reached) is served.
+    #[default]
+    Check,
+    /// As `check`, and a site that lists nothing (or cannot be reached) is refused too.
+    Require,
+}
+
+impl FromStr for RpDiscovery {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "off" => Ok(Self::Off),
+            "check" => Ok(Self::Check),
+            "require" => Ok(Self::Require),
+            other => Err(format!(
+                "{other:?} is not a discovery mode (off, check, require)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for RpDiscovery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Off => "off",
+            Self::Check => "check",
+            Self::Require => "require",
+        })
+    }
+}
+
 macro_rules! config_fields {
     ($( $(#[doc = $doc:expr])+ $name:ident: $ty:ty = $default:expr; )+) => {
         /// The resolved configuration.
@@ -259,10 +300,24 @@ config_fields! {
     /// each process (a Diffie-Hellman association costs the OP a modular exponentiation);
     /// 0 means no limit. Relying parties associate once per `expires_in`, not per login.
     openid2_associate_limit_per_ip: u64 = 20;
+    /// Allow `no-encryption` associations over plain HTTP. For local testing only: the MAC key
+    /// then crosses the network in the clear (OpenID Authentication 2.0 §8.4.1). Over HTTPS
+    /// they are always allowed.
+    openid2_no_encryption_over_http: bool = false;
+    /// Relying-party discovery (OpenID Authentication 2.0 §13): `check` (the default) fetches
+    /// the realm's XRDS and refuses a `return_to` the site does not list; `require` also
+    /// refuses sites that list nothing; `off` fetches nothing.
+    openid2_rp_discovery: RpDiscovery = RpDiscovery::Check;
+    /// Address blocks outside the public internet that relying-party discovery may still
+    /// reach (`127.0.0.0/8` for local testing, or an intranet). By default only globally
+    /// routable addresses are fetched, so a realm cannot point the OP at internal services.
+    openid2_rp_discovery_allow: CidrList = CidrList::default();
+    /// Milliseconds one relying-party discovery may take, redirects included.
+    openid2_rp_discovery_timeout_ms: u64 = 3000;
     /// Proxies whose `X-Forwarded-For` is believed, as comma-separated address blocks
     /// (`10.0.0.0/8,2001:db8::/32`); per-address limits then count the client behind them.
     /// Empty: the connection's peer is the client.
-    trusted_proxies: TrustedProxies = TrustedProxies::default();
+    trusted_proxies: CidrList = CidrList::default();
     /// The bearer secret this OP presents on Zn when the BSF runs in another process (from
     /// `akaid naf add` on the BSF's database). Not needed when one process runs both roles.
     zn_secret: Option<SecretString> = None;
@@ -327,7 +382,19 @@ impl DisplayValue for Roles {
     }
 }
 
-impl DisplayValue for TrustedProxies {
+impl DisplayValue for RpDiscovery {
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl DisplayValue for bool {
+    fn show(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl DisplayValue for CidrList {
     fn show(&self) -> String {
         self.to_string()
     }

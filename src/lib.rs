@@ -23,6 +23,8 @@ pub mod ids;
 pub mod oidc;
 /// OpenID 2.0 provider, pure: kv-form, messages, realms, associations, signing, extensions.
 pub mod openid2;
+/// Subscriber profile fields (SReg 1.1 §4): names, formats, AX types, consent wording.
+pub mod profile;
 /// Secrets in memory (redacted, zeroized) and sealed at rest (AES-256-GCM).
 pub mod secret;
 /// Persistence: one trait per aggregate, SQLite and PostgreSQL implementations.

@@ -123,6 +123,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             SubscriberCommand::Remove { impi } => {
                 cli::subscriber_remove(&ctx, impi, &mut out).await?;
             }
+            SubscriberCommand::Profile {
+                impi,
+                set,
+                unset,
+                json,
+            } => cli::subscriber_profile(&ctx, impi, set, unset, *json, &mut out).await?,
         },
         Command::Hss(hss) => match hss {
             HssCommand::Vector { impi, rand, json } => {

@@ -42,7 +42,7 @@ pub struct BsfSettings {
     /// Requests per client address per second; 0: no limit.
     pub limit_per_ip: u64,
     /// Proxies whose X-Forwarded-For names the client.
-    pub trusted_proxies: crate::web::client_ip::TrustedProxies,
+    pub trusted_proxies: crate::web::client_ip::CidrList,
 }
 
 /// The BSF service; cheap to clone.

@@ -352,8 +352,9 @@ pub struct AssociateRequest {
 }
 
 impl AssociateRequest {
-    /// Reads an `associate` request. `over_https` says whether it came over TLS, without
-    /// which `no-encryption` is refused (§8.4.1).
+    /// Reads an `associate` request. `over_https` says whether it came over TLS (or the
+    /// operator allowed the MAC key in clear for local testing), without which
+    /// `no-encryption` is refused (§8.4.1).
     ///
     /// In OpenID 1.1 (§14) `assoc_type` defaults to HMAC-SHA1 and an absent or empty
     /// `session_type` means no encryption; in 2.0 both fields are required.

@@ -3,7 +3,6 @@
 //! pure modules beside this one; here are the store, the session, the Ua login and the
 //! choice of response form.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -17,10 +16,14 @@ use tower_sessions::Session;
 
 use super::assoc::{AssocType, AssociateRequest, MacKey};
 use super::checkid::{Assertion, CheckIdRequest, IdentityRequest};
-use super::ext::{AxFetchRequest, PapeRequest, PapeResponse, ax_msisdn_values};
+use super::ext::{
+    AX_PHONE_CELL, AX_PHONE_DEFAULT, AxFetchRequest, PapeRequest, PapeResponse, SregRequest,
+    ax_msisdn_values,
+};
 use super::message::{Indirect, Message, Mode, Version};
 use super::{Error, IDENTIFIER_SELECT, signing, xrds};
 use crate::ids::Impi;
+use crate::profile::ProfileField;
 use crate::secret::{SealContext, Secret};
 use crate::store::{AssociationRow, ConsentRow, RealmPolicy};
 use crate::web::AppState;
@@ -46,7 +49,9 @@ const PENDING: &str = "openid2_pending";
 pub struct Op {
     public_url: String,
     endpoint: String,
-    over_https: bool,
+    /// Whether `no-encryption` associations may be made: over HTTPS, or where the operator
+    /// allowed them over plain HTTP for local testing.
+    no_encryption_allowed: bool,
     pseudonym_secret: Arc<OnceCell<Secret<Vec<u8>>>>,
     /// The private association this process signs with now (§10.1: the OP may use one for
     /// many responses); replaced after [`PRIVATE_ASSOCIATION_REUSE`].
@@ -56,7 +61,9 @@ pub struct Op {
     policies: Arc<std::sync::Mutex<std::collections::HashMap<String, CachedPolicy>>>,
     /// `associate` requests per client address per second.
     associate_limiter: Arc<crate::gba::bsf::IpLimiter>,
-    trusted_proxies: crate::web::client_ip::TrustedProxies,
+    trusted_proxies: crate::web::client_ip::CidrList,
+    /// Checks `return_to` against the relying party's published list (§13).
+    rp_discovery: super::rp_discovery::RpDiscoverer,
 }
 
 #[derive(Debug, Clone)]
@@ -82,7 +89,8 @@ impl Op {
         let public_url = config.public_url.as_str().to_owned();
         Self {
             endpoint: xrds::op_endpoint(&public_url),
-            over_https: public_url.starts_with("https:"),
+            no_encryption_allowed: public_url.starts_with("https:")
+                || config.openid2_no_encryption_over_http,
             public_url,
             pseudonym_secret: Arc::new(OnceCell::new()),
             private: Arc::new(std::sync::Mutex::new(None)),
@@ -91,6 +99,11 @@ impl Op {
                 config.openid2_associate_limit_per_ip,
             )),
             trusted_proxies: config.trusted_proxies.clone(),
+            rp_discovery: super::rp_discovery::RpDiscoverer::new(
+                config.openid2_rp_discovery,
+                config.openid2_rp_discovery_allow.clone(),
+                std::time::Duration::from_millis(config.openid2_rp_discovery_timeout_ms),
+            ),
         }
     }
 
@@ -375,7 +388,7 @@ pub async fn openid2_endpoint(
 
 /// `associate` (§8).
 async fn associate(state: &AppState, message: &Message) -> Response {
-    let request = match AssociateRequest::parse(message, state.op.over_https) {
+    let request = match AssociateRequest::parse(message, state.op.no_encryption_allowed) {
         Ok(r) => r,
         Err(e) => return direct_error(&Error::from(e), message.version()),
     };
@@ -526,6 +539,8 @@ struct Pending {
     id: String,
     csrf: String,
     fields: Vec<(String, String)>,
+    /// The consent items the page showed: Allow covers these and no more.
+    shared: Vec<String>,
 }
 
 /// `checkid_setup` and `checkid_immediate` (§9, §10).
@@ -591,7 +606,14 @@ async fn checkid(
             indirect(&request, request.cancel(), &return_to)
         };
     }
-    let wanted = shared_items(&request);
+    if let Err(page) = verify_return_to(state, &request, &return_to).await {
+        return page;
+    }
+    let release = match Release::read(state, &request, &login.impi).await {
+        Ok(r) => r,
+        Err(e) => return internal(&e),
+    };
+    let wanted = &release.items;
     let consented = policy
         .as_ref()
         .is_some_and(|p| p.policy == RealmPolicy::Allow)
@@ -607,12 +629,59 @@ async fn checkid(
             Err(e) => return internal(&e.to_string()),
         };
     if consented {
-        return assert(state, &request, &login, &identifier, &return_to).await;
+        return assert(state, &request, &login, &identifier, &return_to, &release).await;
     }
     if request.immediate {
         return setup_needed(state, &request, &return_to);
     }
-    consent_page(session, &request, &wanted).await
+    consent_page(session, &request, &release.items).await
+}
+
+/// Relying-party discovery (§9.2.1, §13): a `return_to` the site does not list gets an HTML
+/// page, never a redirect to it.
+async fn verify_return_to(
+    state: &AppState,
+    request: &CheckIdRequest,
+    return_to: &str,
+) -> Result<(), Response> {
+    use super::rp_discovery::Verdict;
+    let discovery = &state.op.rp_discovery;
+    let verdict = discovery
+        .verify(&request.realm, return_to, state.ctx.clock.now())
+        .await;
+    if verdict.allows(discovery.mode()) {
+        return Ok(());
+    }
+    tracing::warn!(
+        realm = request.realm.as_str(),
+        return_to,
+        "relying-party discovery refused the return_to: {verdict:?}"
+    );
+    let host = request.realm.host();
+    let (title, happened, to_do) = match verdict {
+        Verdict::NotListed { .. } => (
+            "This sign-in cannot continue",
+            format!(
+                "The request asks for your sign-in to be sent to {return_to}, which {host} does \
+                 not list as one of its own addresses. Nothing was sent."
+            ),
+            "Go back to the site and start again. If this keeps happening, tell the site.",
+        ),
+        _ => (
+            "This site cannot be checked",
+            format!(
+                "{host} does not say where its sign-ins may be sent, and this provider only \
+                 signs in to sites that do. Nothing was sent."
+            ),
+            "Go back to the site; it may offer another way to sign in.",
+        ),
+    };
+    Err(pages::error(
+        StatusCode::BAD_REQUEST,
+        title,
+        &happened,
+        to_do,
+    ))
 }
 
 /// The operator's policy for `realm`, through the short-lived cache.
@@ -654,24 +723,80 @@ fn relying_party(request: &CheckIdRequest) -> String {
     format!("openid2:{}", request.realm.as_str())
 }
 
-/// What the relying party asks to receive, as consent items.
-fn shared_items(request: &CheckIdRequest) -> Vec<String> {
-    let mut items = vec!["identifier".to_owned()];
-    if let Ok(Some(ax)) = AxFetchRequest::from_message(request.message())
-        && ax.attributes.iter().any(|a| {
-            a.type_uri == super::ext::AX_PHONE_CELL || a.type_uri == super::ext::AX_PHONE_DEFAULT
-        })
-    {
-        items.push("phone".to_owned());
+/// What a checkid request asks for that this subscriber has: the consent items
+/// (`identifier`, `phone`, profile field names) and the values they release. A request for
+/// nothing but the identifier reads nothing.
+#[derive(Debug, Default)]
+struct Release {
+    items: Vec<String>,
+    msisdn: Option<String>,
+    profile: crate::profile::Profile,
+}
+
+impl Release {
+    async fn read(state: &AppState, request: &CheckIdRequest, impi: &Impi) -> Result<Self, String> {
+        let message = request.message();
+        let mut fields: Vec<ProfileField> = SregRequest::from_message(message)
+            .map(|s| s.requested().collect())
+            .unwrap_or_default();
+        let mut phone = false;
+        if let Ok(Some(ax)) = AxFetchRequest::from_message(message) {
+            for attribute in &ax.attributes {
+                if attribute.type_uri == AX_PHONE_CELL || attribute.type_uri == AX_PHONE_DEFAULT {
+                    phone = true;
+                } else if let Some(f) = ProfileField::from_ax_type(&attribute.type_uri)
+                    && !fields.contains(&f)
+                {
+                    fields.push(f);
+                }
+            }
+        }
+        let mut release = Self {
+            items: vec!["identifier".to_owned()],
+            ..Self::default()
+        };
+        if phone {
+            let info = state.ctx.store.subscribers.info(impi).await;
+            release.msisdn = info
+                .map_err(|e| e.to_string())?
+                .and_then(|i| i.msisdn)
+                .map(|m| m.as_str().to_owned());
+            if release.msisdn.is_some() {
+                release.items.push("phone".to_owned());
+            }
+        }
+        if !fields.is_empty() {
+            let profile = state.ctx.store.profiles.profile(impi).await;
+            let mut profile = profile.map_err(|e| e.to_string())?;
+            for field in fields {
+                if let Some(value) = profile.remove(&field) {
+                    release.items.push(field.as_str().to_owned());
+                    release.profile.insert(field, value);
+                }
+            }
+        }
+        Ok(release)
     }
-    items
+
+    /// Only what `allowed` names (what the consent page showed).
+    fn only(mut self, allowed: &[String]) -> Self {
+        let ok = |item: &str| allowed.iter().any(|a| a == item);
+        self.items.retain(|i| ok(i));
+        if !ok("phone") {
+            self.msisdn = None;
+        }
+        self.profile.retain(|f, _| ok(f.as_str()));
+        self
+    }
 }
 
 fn describe(item: &str) -> String {
     match item {
         "identifier" => "An identifier for you that only this site gets".to_owned(),
         "phone" => "Your mobile number".to_owned(),
-        other => other.to_owned(),
+        other => {
+            ProfileField::parse(other).map_or_else(|| other.to_owned(), |f| f.describe().to_owned())
+        }
     }
 }
 
@@ -680,6 +805,7 @@ async fn consent_page(session: &Session, request: &CheckIdRequest, wanted: &[Str
         id: new_handle(),
         csrf: new_handle(),
         fields: request.message().to_form_fields(),
+        shared: wanted.to_vec(),
     };
     if let Err(e) = session.insert(PENDING, &pending).await {
         return internal(&e.to_string());
@@ -754,10 +880,14 @@ pub async fn openid2_consent_post(
     };
     match form.decision.as_str() {
         "allow" => {
+            let release = match Release::read(&state, &request, &login.impi).await {
+                Ok(r) => r.only(&pending.shared),
+                Err(e) => return internal(&e),
+            };
             let row = ConsentRow {
                 impi: login.impi.clone(),
                 relying_party: relying_party(&request),
-                shared: shared_items(&request).join(" "),
+                shared: pending.shared.join(" "),
                 created_at: state.ctx.clock.now(),
             };
             if let Err(e) = state.ctx.store.consents.put(&row).await {
@@ -771,7 +901,7 @@ pub async fn openid2_consent_post(
                 Ok(id) => id,
                 Err(r) => return r,
             };
-            assert(&state, &request, &login, &identifier, &return_to).await
+            assert(&state, &request, &login, &identifier, &return_to, &release).await
         }
         "deny" => indirect(&request, request.cancel(), &return_to),
         _ => pages::error(
@@ -844,6 +974,7 @@ async fn assert(
     login: &Login,
     identifier: &str,
     return_to: &str,
+    release: &Release,
 ) -> Response {
     let now = state.ctx.clock.now();
     let mut invalidate = None;
@@ -884,7 +1015,7 @@ async fn assert(
         Ok(m) => m,
         Err(e) => return bad_request_page(&e.to_string()),
     };
-    if let Err(e) = add_extensions(state, request, login, &mut message).await {
+    if let Err(e) = add_extensions(request, login, release, &mut message) {
         return indirect_error(request, e, return_to);
     }
     if let Err(e) = signing::sign(&mut message, assoc_type, &key) {
@@ -939,32 +1070,29 @@ async fn private_association(
     Ok((handle, key))
 }
 
-/// SReg, AX and PAPE answers (DESIGN.md §2.6): the MSISDN only through AX, with consent.
-async fn add_extensions(
-    state: &AppState,
+/// SReg, AX and PAPE answers (DESIGN.md §2.6): what `release` holds, the MSISDN only
+/// through AX. Every field is signed with the rest of the assertion.
+fn add_extensions(
     request: &CheckIdRequest,
     login: &Login,
+    release: &Release,
     message: &mut Message,
 ) -> Result<(), Error> {
     let req = request.message();
-    if let Some(sreg) = super::ext::SregRequest::from_message(req)
-        && let Some(ext) = sreg.response(&BTreeMap::new())
+    if let Some(sreg) = SregRequest::from_message(req)
+        && let Some(ext) = sreg.response(&release.profile)
     {
         message.add_extension(&ext)?;
     }
     if let Some(ax) = AxFetchRequest::from_message(req)? {
-        let msisdn = state
-            .ctx
-            .store
-            .subscribers
-            .info(&login.impi)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|i| i.msisdn);
-        let values = msisdn
-            .map(|m| ax_msisdn_values(m.as_str()))
+        let mut values = release
+            .msisdn
+            .as_deref()
+            .map(ax_msisdn_values)
             .unwrap_or_default();
+        for (field, value) in &release.profile {
+            values.insert(field.ax_type().to_owned(), vec![value.clone()]);
+        }
         message.add_extension(&ax.response(&values))?;
     }
     if let Some(pape) = PapeRequest::from_message(req)? {

@@ -59,51 +59,8 @@ pub enum ExtError {
 // ---------------------------------------------------------------------------------------
 // Simple Registration 1.0 / 1.1
 
-/// The Simple Registration fields (SReg 1.1 §4).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum SregField {
-    Nickname,
-    Email,
-    Fullname,
-    Dob,
-    Gender,
-    Postcode,
-    Country,
-    Language,
-    Timezone,
-}
-
-impl SregField {
-    pub const ALL: [SregField; 9] = [
-        SregField::Nickname,
-        SregField::Email,
-        SregField::Fullname,
-        SregField::Dob,
-        SregField::Gender,
-        SregField::Postcode,
-        SregField::Country,
-        SregField::Language,
-        SregField::Timezone,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SregField::Nickname => "nickname",
-            SregField::Email => "email",
-            SregField::Fullname => "fullname",
-            SregField::Dob => "dob",
-            SregField::Gender => "gender",
-            SregField::Postcode => "postcode",
-            SregField::Country => "country",
-            SregField::Language => "language",
-            SregField::Timezone => "timezone",
-        }
-    }
-
-    pub fn parse(name: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.as_str() == name)
-    }
-}
+/// The Simple Registration fields (SReg 1.1 §4): the subscriber profile's fields.
+pub use crate::profile::ProfileField as SregField;
 
 /// A Simple Registration request.
 #[derive(Debug, Clone, PartialEq, Eq)]

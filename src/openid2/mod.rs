@@ -15,6 +15,9 @@
 //! - [`ext`]: Simple Registration 1.0/1.1, Attribute Exchange 1.0 fetch, PAPE 1.0.
 //! - [`pseudonym`]: pairwise identifiers (DESIGN.md §2.6).
 //! - [`xrds`]: Yadis XRDS documents for discovery (§7.3) and relying party discovery (§13).
+//!
+//! The I/O lives in two modules of its own: [`endpoint`] (the HTTP handlers) and
+//! [`rp_discovery`] (fetching a relying party's XRDS, under an address policy).
 
 pub mod assoc;
 pub mod checkid;
@@ -24,6 +27,7 @@ pub mod kv;
 pub mod message;
 pub mod pseudonym;
 pub mod realm;
+pub mod rp_discovery;
 pub mod signing;
 pub mod xrds;
 

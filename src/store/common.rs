@@ -132,10 +132,18 @@ macro_rules! impl_common_sql {
                 }
 
                 async fn remove(&self, impi: &Impi) -> Result<bool, StoreError> {
+                    // The subscriber's consents go too: a later subscriber with the same IMPI
+                    // starts with none. (The profile goes by its foreign key.)
+                    let mut tx = self.pool.begin().await?;
+                    sqlx::query("DELETE FROM consents WHERE impi = $1")
+                        .bind(impi.as_str())
+                        .execute(&mut *tx)
+                        .await?;
                     let done = sqlx::query("DELETE FROM subscribers WHERE impi = $1")
                         .bind(impi.as_str())
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
+                    tx.commit().await?;
                     Ok(done.rows_affected() > 0)
                 }
 

@@ -328,6 +328,22 @@ pub trait ConsentStore: Send + Sync + fmt::Debug {
     async fn remove(&self, impi: &Impi, relying_party: &str) -> Result<bool, StoreError>;
 }
 
+/// Profile fields the operator keeps for subscribers (SReg 1.1 §4 names), released to relying
+/// parties with consent.
+#[async_trait]
+pub trait ProfileStore: Send + Sync + fmt::Debug {
+    /// The subscriber's profile; empty for a subscriber without one (or without a record).
+    async fn profile(&self, impi: &Impi) -> Result<crate::profile::Profile, StoreError>;
+    /// Sets (`Some`) or clears (`None`) one field; `false` when there is no such subscriber.
+    /// The value must have passed [`crate::profile::ProfileField::validate`].
+    async fn set_profile_field(
+        &self,
+        impi: &Impi,
+        field: crate::profile::ProfileField,
+        value: Option<&str>,
+    ) -> Result<bool, StoreError>;
+}
+
 /// The operator's policy for one realm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RealmPolicy {
@@ -497,6 +513,7 @@ pub struct Store {
     pub openid2: Arc<dyn Openid2Store>,
     pub consents: Arc<dyn ConsentStore>,
     pub realm_policies: Arc<dyn RealmPolicyStore>,
+    pub profiles: Arc<dyn ProfileStore>,
 }
 
 impl Store {
@@ -529,6 +546,7 @@ impl Store {
             ua_nonces: store.clone(),
             openid2: store.clone(),
             consents: store.clone(),
+            profiles: store.clone(),
             realm_policies: store,
         }
     }
@@ -547,6 +565,7 @@ impl Store {
             ua_nonces: store.clone(),
             openid2: store.clone(),
             consents: store.clone(),
+            profiles: store.clone(),
             realm_policies: store,
         }
     }

@@ -11,7 +11,8 @@ macro_rules! impl_openid_sql {
             use $crate::ids::Impi;
             use $crate::store::{
                 AssociationRow, ConsentRow, ConsentStore, LoginSessionStore, NonceUse,
-                Openid2Store, RealmPolicyRow, RealmPolicyStore, StoreError, UaNonceStore,
+                Openid2Store, ProfileStore, RealmPolicyRow, RealmPolicyStore, StoreError,
+                UaNonceStore,
                 parse_impi, time_from_db,
             };
 
@@ -290,6 +291,68 @@ macro_rules! impl_openid_sql {
                             .execute(&self.pool)
                             .await?;
                     Ok(done.rows_affected() > 0)
+                }
+            }
+
+            #[async_trait]
+            impl ProfileStore for $store {
+                async fn profile(
+                    &self,
+                    impi: &Impi,
+                ) -> Result<$crate::profile::Profile, StoreError> {
+                    let rows = sqlx::query(
+                        "SELECT field, value FROM subscriber_profiles WHERE impi = $1",
+                    )
+                    .bind(impi.as_str())
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let mut profile = $crate::profile::Profile::new();
+                    for row in &rows {
+                        let name: String = row.try_get("field")?;
+                        let field = $crate::profile::ProfileField::parse(&name).ok_or_else(|| {
+                            StoreError::Corrupt(format!("unknown profile field {name:?}"))
+                        })?;
+                        profile.insert(field, row.try_get("value")?);
+                    }
+                    Ok(profile)
+                }
+
+                async fn set_profile_field(
+                    &self,
+                    impi: &Impi,
+                    field: $crate::profile::ProfileField,
+                    value: Option<&str>,
+                ) -> Result<bool, StoreError> {
+                    match value {
+                        Some(value) => {
+                            // Through SELECT so that an unknown subscriber inserts nothing.
+                            let done = sqlx::query(
+                                "INSERT INTO subscriber_profiles (impi, field, value) \
+                                 SELECT impi, $2, $3 FROM subscribers WHERE impi = $1 \
+                                 ON CONFLICT (impi, field) DO UPDATE SET value = excluded.value",
+                            )
+                            .bind(impi.as_str())
+                            .bind(field.as_str())
+                            .bind(value)
+                            .execute(&self.pool)
+                            .await?;
+                            Ok(done.rows_affected() == 1)
+                        }
+                        None => {
+                            sqlx::query(
+                                "DELETE FROM subscriber_profiles WHERE impi = $1 AND field = $2",
+                            )
+                            .bind(impi.as_str())
+                            .bind(field.as_str())
+                            .execute(&self.pool)
+                            .await?;
+                            let exists = sqlx::query("SELECT 1 FROM subscribers WHERE impi = $1")
+                                .bind(impi.as_str())
+                                .fetch_optional(&self.pool)
+                                .await?;
+                            Ok(exists.is_some())
+                        }
+                    }
                 }
             }
 

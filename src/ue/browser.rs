@@ -328,21 +328,9 @@ fn find_form(html: &str) -> Option<Form> {
 
 /// The value of attribute `name` in a start tag, entity-decoded.
 fn attr(tag: &str, name: &str) -> Option<String> {
-    let needle = format!(" {name}=\"");
-    let i = tag.find(&needle)? + needle.len();
-    let end = tag[i..].find('"')? + i;
-    Some(decode_entities(&tag[i..end]))
-}
-
-fn decode_entities(text: &str) -> String {
-    text.replace("&quot;", "\"")
-        .replace("&#34;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&#x2f;", "/")
-        .replace("&#47;", "/")
-        .replace("&amp;", "&")
+    crate::web::scrape::attributes(tag)
+        .into_iter()
+        .find_map(|(n, v)| (n == name).then_some(v))
 }
 
 #[cfg(test)]

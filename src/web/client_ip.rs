@@ -69,9 +69,9 @@ impl fmt::Display for Cidr {
 /// A comma-separated list of [`Cidr`]s, as the configuration holds it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
 #[serde(try_from = "String")]
-pub struct TrustedProxies(pub Vec<Cidr>);
+pub struct CidrList(pub Vec<Cidr>);
 
-impl FromStr for TrustedProxies {
+impl FromStr for CidrList {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -84,7 +84,7 @@ impl FromStr for TrustedProxies {
     }
 }
 
-impl TryFrom<String> for TrustedProxies {
+impl TryFrom<String> for CidrList {
     type Error = String;
 
     fn try_from(s: String) -> Result<Self, Self::Error> {
@@ -92,14 +92,14 @@ impl TryFrom<String> for TrustedProxies {
     }
 }
 
-impl fmt::Display for TrustedProxies {
+impl fmt::Display for CidrList {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let parts: Vec<String> = self.0.iter().map(Cidr::to_string).collect();
         f.write_str(&parts.join(","))
     }
 }
 
-impl TrustedProxies {
+impl CidrList {
     fn trusts(&self, ip: IpAddr) -> bool {
         self.0.iter().any(|c| c.contains(ip))
     }
@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn forwarded_for_is_believed_only_from_trusted_peers() {
-        let t: TrustedProxies = "10.0.0.0/8, 192.168.1.1".parse().unwrap();
+        let t: CidrList = "10.0.0.0/8, 192.168.1.1".parse().unwrap();
         // An untrusted peer is the client, whatever it claims.
         assert_eq!(
             t.client(ip("203.0.113.9"), &["198.51.100.1"]),
@@ -203,7 +203,7 @@ mod tests {
         assert_eq!(t.client(ip("10.0.0.2"), &[]), ip("10.0.0.2"));
         assert_eq!(t.client(ip("10.0.0.2"), &["not-an-ip"]), ip("10.0.0.2"));
         assert_eq!(
-            TrustedProxies::default().client(ip("10.0.0.2"), &["1.2.3.4"]),
+            CidrList::default().client(ip("10.0.0.2"), &["1.2.3.4"]),
             ip("10.0.0.2")
         );
     }

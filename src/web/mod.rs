@@ -3,6 +3,7 @@
 
 pub mod client_ip;
 pub mod pages;
+pub mod scrape;
 pub mod session;
 pub mod ua;
 

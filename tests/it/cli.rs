@@ -510,3 +510,55 @@ async fn a_remote_op_gets_the_same_key_over_zn() {
         "the Zn secret is redacted"
     );
 }
+
+#[test]
+fn subscriber_profile_fields_are_checked_before_any_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    add(dir.path(), IMPI);
+    let profile = |args: &[&str]| {
+        let mut all = vec!["subscriber", "profile", IMPI];
+        all.extend_from_slice(args);
+        akaid(dir.path(), &all)
+    };
+    let out = profile(&["--set", "email=ada@example.org", "--set", "country=gbr"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("country"), "{}", stderr(&out));
+    let out = profile(&["--set", "phone=+447700900123"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("not a profile field"),
+        "{}",
+        stderr(&out)
+    );
+    // Nothing of the refused commands was stored.
+    assert_eq!(stdout(&profile(&["--json"])).trim(), "{}");
+
+    let out = profile(&[
+        "--set",
+        "email=ada@example.org",
+        "--set",
+        "country=gb",
+        "--set",
+        "fullname=Ada Lovelace",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("country   GB"), "{}", stdout(&out));
+    let out = profile(&["--unset", "fullname", "--json"]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(
+        json,
+        serde_json::json!({"email": "ada@example.org", "country": "GB"})
+    );
+    let out = akaid(
+        dir.path(),
+        &[
+            "subscriber",
+            "profile",
+            "nobody@ims.example.org",
+            "--set",
+            "country=fr",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("no subscriber"), "{}", stderr(&out));
+}

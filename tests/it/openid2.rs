@@ -11,13 +11,27 @@ use akaid::ue::browser::{Browser, Decision, Landing};
 use akaid::ue::ub::Handset;
 use serde_json::Value;
 
-use crate::support::{OpServer, op_server, subscriber};
+use crate::support::{OpServer, op_server_with, subscriber};
 
 const IMPI: &str = "alice@ims.example.org";
 const MSISDN: &str = "+447700900123";
 
 async fn provisioned(clock: Option<Arc<dyn akaid::clock::Clock>>) -> OpServer {
-    let server = op_server(clock).await;
+    provisioned_with(clock, |_| {}).await
+}
+
+/// An OP with the test subscriber, whose relying-party discovery (§13) may reach this
+/// machine's relying parties (`openid2_rp_discovery_allow = 127.0.0.0/8`), so every login
+/// below also checks the python relying party's published return_to.
+async fn provisioned_with(
+    clock: Option<Arc<dyn akaid::clock::Clock>>,
+    configure: impl FnOnce(&mut akaid::config::Config),
+) -> OpServer {
+    let server = op_server_with(clock, |config| {
+        config.openid2_rp_discovery_allow = "127.0.0.0/8".parse().unwrap();
+        configure(config);
+    })
+    .await;
     let mut sub = subscriber(IMPI);
     sub.msisdn = Some(MSISDN.parse().unwrap());
     server.ctx.hss.add(&sub).await.unwrap();
@@ -1073,4 +1087,229 @@ async fn associate_is_rate_limited_per_address() {
     }
     assert!(statuses.contains(&200));
     assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn associate_without_encryption_over_plain_http_where_the_operator_allows_it() {
+    let server = provisioned_with(None, |c| c.openid2_no_encryption_over_http = true).await;
+    let (status, r) = post_openid(
+        &server,
+        &[
+            NS,
+            ("openid.mode", "associate"),
+            ("openid.assoc_type", "HMAC-SHA256"),
+            ("openid.session_type", "no-encryption"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{r:?}");
+    assert_eq!(r["session_type"], "no-encryption");
+    assert!(!r.contains_key("enc_mac_key"));
+    use base64::Engine;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(&r["mac_key"])
+        .unwrap();
+    assert_eq!(key.len(), 32);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_openid_receives_profile_fields_by_sreg_and_ax_with_consent() {
+    use akaid::profile::ProfileField;
+    let Some(rp) = PythonRp::start() else { return };
+    let server = provisioned(None).await;
+    let impi: akaid::ids::Impi = IMPI.parse().unwrap();
+    let profiles = &server.ctx.store.profiles;
+    for (field, value) in [
+        (ProfileField::Email, "ada@example.org"),
+        (ProfileField::Fullname, "Ada Lovelace"),
+        (ProfileField::Country, "GB"),
+    ] {
+        assert!(
+            profiles
+                .set_profile_field(&impi, field, Some(value))
+                .await
+                .unwrap()
+        );
+    }
+    let mut b = browser(&server);
+    let query = format!(
+        "sreg=email,fullname,nickname&ax=phone,{}",
+        encode(ProfileField::Country.ax_type())
+    );
+    let url = rp.login_url(&server.op_url, &query);
+    let landing = b.login(&url, Decision::Allow).await.unwrap();
+    assert!(landing.consented);
+    let r = result(&landing);
+    assert_eq!(r["status"], "success", "{r}");
+    // The subscriber has no nickname: it is neither asked about nor sent.
+    assert_eq!(
+        r["sreg"],
+        serde_json::json!({"email": "ada@example.org", "fullname": "Ada Lovelace"})
+    );
+    assert_eq!(
+        r["ax"][ProfileField::Country.ax_type()],
+        serde_json::json!(["GB"])
+    );
+    assert_eq!(
+        r["ax"]["http://axschema.org/contact/phone/cell"],
+        serde_json::json!([MSISDN])
+    );
+    for signed in ["sreg.email", "sreg.fullname"] {
+        assert!(
+            r["signed_fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f.as_str().unwrap().ends_with(signed)),
+            "{signed} is not signed: {r}"
+        );
+    }
+    let realm = format!("openid2:{}", rp.url);
+    let consent = server
+        .ctx
+        .store
+        .consents
+        .get(&impi, &realm)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(consent.shared, "identifier phone email fullname country");
+
+    // The same request again: remembered, no page.
+    let landing = b.login(&url, Decision::Allow).await.unwrap();
+    assert!(!landing.consented);
+    assert_eq!(result(&landing)["status"], "success");
+    // Once the operator adds a nickname, the site would get something new: asked again.
+    profiles
+        .set_profile_field(&impi, ProfileField::Nickname, Some("ada"))
+        .await
+        .unwrap();
+    let landing = b.login(&url, Decision::Allow).await.unwrap();
+    assert!(landing.consented);
+    let r = result(&landing);
+    assert_eq!(r["sreg"]["nickname"], "ada");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_to_the_relying_party_does_not_list_gets_a_page_never_a_redirect() {
+    let Some(rp) = PythonRp::start() else { return };
+    // The python relying party publishes <base>return as its only return_to (§13).
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    let elsewhere = format!("{}elsewhere", rp.url);
+    let url = rp.login_url(&server.op_url, &format!("return_to={}", encode(&elsewhere)));
+    let landing = b.login(&url, Decision::Allow).await.unwrap();
+    assert_eq!(landing.status, 400, "{}", landing.body);
+    assert!(landing.url.as_str().starts_with(server.op_url.as_str()));
+    assert!(landing.body.contains("does not list"), "{}", landing.body);
+    assert!(!landing.consented);
+    let impi = IMPI.parse().unwrap();
+    assert!(
+        server
+            .ctx
+            .store
+            .consents
+            .list(&impi)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A listed return_to with a query of its own is inside the listed one (§9.2.1).
+    let r = login(&rp, &server, &mut b, "capture=1").await;
+    assert_eq!(r["status"], "captured", "{r}");
+    assert!(
+        r["url"].as_str().unwrap().contains("openid.mode=id_res"),
+        "{r}"
+    );
+
+    // By default discovery reaches no loopback or private address: the same request is not
+    // checked at all, and goes through to the relying party.
+    let default = provisioned_with(None, |c| {
+        c.openid2_rp_discovery_allow = akaid::web::client_ip::CidrList::default();
+    })
+    .await;
+    let mut b = browser(&default);
+    let url = rp.login_url(
+        &default.op_url,
+        &format!("return_to={}", encode(&elsewhere)),
+    );
+    let landing = b.login(&url, Decision::Allow).await.unwrap();
+    assert!(
+        landing.url.as_str().starts_with(&elsewhere),
+        "{} {}",
+        landing.url,
+        landing.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rp_discovery_require_refuses_a_site_that_lists_nothing() {
+    let Some(rp) = PythonRp::start() else { return };
+    let server = provisioned_with(None, |c| {
+        c.openid2_rp_discovery = akaid::config::RpDiscovery::Require;
+    })
+    .await;
+    let mut b = browser(&server);
+    // Under <base>nothing/ the relying party publishes no XRDS.
+    let realm = format!("{}nothing/", rp.url);
+    let return_to = format!("{realm}return");
+    let url = rp.login_url(
+        &server.op_url,
+        &format!("realm={}&return_to={}", encode(&realm), encode(&return_to)),
+    );
+    let landing = b.login(&url, Decision::Allow).await.unwrap();
+    assert_eq!(landing.status, 400, "{}", landing.body);
+    assert!(
+        landing.body.contains("cannot be checked"),
+        "{}",
+        landing.body
+    );
+    // A site that lists its return_to is served.
+    let r = login(&rp, &server, &mut b, "mode=smart").await;
+    assert_eq!(r["status"], "success", "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_openid_speaks_openid_1_1_through_a_delegating_identity_page() {
+    let Some(rp) = PythonRp::start() else { return };
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    // The identifier this subscriber has at the relying party's realm, from a 2.0 login.
+    let r = login(&rp, &server, &mut b, "mode=smart").await;
+    assert_eq!(r["status"], "success", "{r}");
+    let ours = r["identity_url"].as_str().unwrap().to_owned();
+    let endpoint = format!("{}openid", server.op_url);
+    let page = |delegate: &str| {
+        format!(
+            "{}user11?server={}&delegate={}",
+            rp.url,
+            encode(&endpoint),
+            encode(delegate)
+        )
+    };
+    // A page that delegates to it in OpenID 1.1 terms only: python-openid speaks 1.1 (§14).
+    for mode in ["smart", "stateless"] {
+        let url: url::Url = format!(
+            "{}login?identifier={}&mode={mode}&assoc=HMAC-SHA1:DH-SHA1",
+            rp.url,
+            encode(&page(&ours))
+        )
+        .parse()
+        .unwrap();
+        let landing = b.login(&url, Decision::Allow).await.unwrap();
+        let r = result(&landing);
+        assert_eq!(r["status"], "success", "{mode}: {r}");
+        assert_eq!(r["identity_url"], page(&ours));
+        let fields = &r["response_fields"];
+        assert!(fields.get("openid.ns").is_none(), "{r}");
+        assert_eq!(fields["openid.identity"], ours);
+        assert_eq!(fields["openid.mode"], "id_res");
+    }
+    // Delegating to someone else's identifier: cancelled, never asserted.
+    let other = format!("{}id/aaaaaaaaaaaaaaaaaaaaaaaaaa", server.op_url);
+    let url: url::Url = format!("{}login?identifier={}", rp.url, encode(&page(&other)))
+        .parse()
+        .unwrap();
+    let r = result(&b.login(&url, Decision::Allow).await.unwrap());
+    assert_eq!(r["status"], "cancel", "{r}");
 }

@@ -461,7 +461,68 @@ async fn realm_policies_replace_and_list(db: TestDb) {
     assert_eq!(p.get(&row.realm).await.unwrap(), None);
 }
 
+async fn profiles_set_clear_and_go_with_the_subscriber(db: TestDb) {
+    use akaid::profile::ProfileField;
+    let hss = hss(&db);
+    let sub = subscriber("alice@x");
+    hss.add(&sub).await.unwrap();
+    let p = &db.store.profiles;
+    assert!(p.profile(&sub.impi).await.unwrap().is_empty());
+    assert!(
+        p.set_profile_field(&sub.impi, ProfileField::Email, Some("a@example.org"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        p.set_profile_field(&sub.impi, ProfileField::Email, Some("b@example.org"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        p.set_profile_field(&sub.impi, ProfileField::Country, Some("GB"))
+            .await
+            .unwrap()
+    );
+    let profile = p.profile(&sub.impi).await.unwrap();
+    assert_eq!(profile.len(), 2);
+    assert_eq!(profile[&ProfileField::Email], "b@example.org");
+    assert!(
+        p.set_profile_field(&sub.impi, ProfileField::Email, None)
+            .await
+            .unwrap()
+    );
+    assert_eq!(p.profile(&sub.impi).await.unwrap().len(), 1);
+    // No such subscriber: nothing stored.
+    let bob = impi("bob@x");
+    assert!(
+        !p.set_profile_field(&bob, ProfileField::Email, Some("b@example.org"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !p.set_profile_field(&bob, ProfileField::Email, None)
+            .await
+            .unwrap()
+    );
+    assert!(p.profile(&bob).await.unwrap().is_empty());
+    // Removing the subscriber removes the profile and the consents.
+    db.store
+        .consents
+        .put(&akaid::store::ConsentRow {
+            impi: sub.impi.clone(),
+            relying_party: "oidc:client".into(),
+            shared: "identifier".into(),
+            created_at: at(1),
+        })
+        .await
+        .unwrap();
+    assert!(db.store.subscribers.remove(&sub.impi).await.unwrap());
+    assert!(p.profile(&sub.impi).await.unwrap().is_empty());
+    assert!(db.store.consents.list(&sub.impi).await.unwrap().is_empty());
+}
+
 crate::on_both_databases!(
+    profiles_set_clear_and_go_with_the_subscriber,
     concurrent_takes_of_one_challenge_have_one_winner,
     login_sessions_create_load_expire_delete,
     ua_nonce_counts_are_accepted_once_and_expire,

@@ -249,7 +249,11 @@ pub struct OpServer {
     _dir: tempfile::TempDir,
 }
 
-pub async fn op_server(clock: Option<Arc<dyn akaid::clock::Clock>>) -> OpServer {
+/// The OP and BSF, with configuration changes made by `configure` before they start.
+pub async fn op_server_with(
+    clock: Option<Arc<dyn akaid::clock::Clock>>,
+    configure: impl FnOnce(&mut akaid::config::Config),
+) -> OpServer {
     let dir = tempfile::tempdir().unwrap();
     let op = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bsf = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -260,6 +264,7 @@ pub async fn op_server(clock: Option<Arc<dyn akaid::clock::Clock>>) -> OpServer 
     config.bsf_url = format!("http://127.0.0.1:{}/", bsf.local_addr().unwrap().port())
         .parse()
         .unwrap();
+    configure(&mut config);
     let mut ctx = akaid::context::Context::open(config, &|_| None)
         .await
         .unwrap();

@@ -280,6 +280,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, last, [setc] if setc else None)
             if path in ("/", "/xrds"):
                 return self.discovery(path)
+            if path == "/user11":
+                return self.openid1_identity_page(query)
             if path == "/healthz":
                 return self._json(200, {"status": "ok"})
             return self._json(404, {"status": "not_found", "message": path})
@@ -309,6 +311,20 @@ class Handler(BaseHTTPRequestHandler):
                 "<body><p>OpenID 2.0 interop relying party.</p></body></html>\n" % html.escape(base))
         return self._send(200, page, "text/html; charset=utf-8",
                           [("X-XRDS-Location", base + "xrds")])
+
+    # ---- an OpenID 1.1 identity page (HTML discovery only) ----------------------------------
+    def openid1_identity_page(self, q):
+        """A user's own page that delegates to the OP in OpenID 1.1 terms only (1.1 §3.2.1):
+        python-openid discovers no 2.0 service here and speaks 1.1 to the OP."""
+        server, delegate = q.get("server"), q.get("delegate")
+        if not server or not delegate:
+            return self._json(400, {"status": "error", "message": "server and delegate are required"})
+        page = ('<!DOCTYPE html><html><head><title>my identity</title>'
+                '<link rel="openid.server" href="%s">'
+                '<link rel="openid.delegate" href="%s">'
+                '</head><body><p>An OpenID 1.1 identity page.</p></body></html>\n'
+                % (html.escape(server), html.escape(delegate)))
+        return self._send(200, page, "text/html; charset=utf-8")
 
     # ---- /login ------------------------------------------------------------------------------
     def login(self, q):
