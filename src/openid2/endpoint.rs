@@ -9,7 +9,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
 use time::Duration;
 use tokio::sync::OnceCell;
 use tower_sessions::Session;
@@ -423,9 +422,7 @@ async fn associate(state: &AppState, message: &Message) -> Response {
 }
 
 fn new_handle() -> String {
-    let mut bytes = [0u8; 18];
-    rand::Rng::fill(&mut rand::rng(), &mut bytes[..]);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    crate::web::ua::random_b64::<18>()
 }
 
 fn random_vec(len: usize) -> Vec<u8> {
@@ -790,16 +787,6 @@ impl Release {
     }
 }
 
-fn describe(item: &str) -> String {
-    match item {
-        "identifier" => "An identifier for you that only this site gets".to_owned(),
-        "phone" => "Your mobile number".to_owned(),
-        other => {
-            ProfileField::parse(other).map_or_else(|| other.to_owned(), |f| f.describe().to_owned())
-        }
-    }
-}
-
 async fn consent_page(session: &Session, request: &CheckIdRequest, wanted: &[String]) -> Response {
     let pending = Pending {
         id: new_handle(),
@@ -818,7 +805,7 @@ async fn consent_page(session: &Session, request: &CheckIdRequest, wanted: &[Str
             operator: OPERATOR,
             site,
             site_host: request.realm.host(),
-            shared: wanted.iter().map(|w| describe(w)).collect(),
+            shared: wanted.iter().map(|w| pages::describe_item(w)).collect(),
             action: "/openid/consent",
             csrf: &pending.csrf,
             request_id: &pending.id,

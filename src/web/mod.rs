@@ -1,6 +1,7 @@
 //! Shared HTTP: the application state, the routers of the OP and BSF listeners, the
 //! health endpoint, and the client address behind trusted proxies.
 
+pub mod account;
 pub mod client_ip;
 pub mod pages;
 pub mod scrape;
@@ -118,6 +119,8 @@ pub fn op_router(state: AppState) -> Router {
             "/id/{pseudonym}/xrds",
             get(openid2::openid2_identifier_xrds_get),
         )
+        .route("/account", get(account::account_get))
+        .route("/account/revoke", post(account::account_revoke_post))
         .route("/static/akaid.css", get(pages::web_static_css_get))
         .layer(sessions)
         .route("/healthz", get(web_healthz_get))

@@ -45,6 +45,33 @@ pub struct ErrorPage<'a> {
     pub what_to_do: &'a str,
 }
 
+/// One relying party on the account page.
+#[derive(Debug)]
+pub struct AllowedSite {
+    pub relying_party: String,
+    pub name: String,
+    pub host: String,
+    pub shared: Vec<String>,
+    pub since: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+pub struct AccountPage<'a> {
+    pub operator: &'static str,
+    pub sites: Vec<AllowedSite>,
+    pub csrf: &'a str,
+}
+
+impl std::fmt::Debug for AccountPage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccountPage")
+            .field("sites", &self.sites)
+            .field("csrf", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Template)]
 #[template(path = "self_post.html")]
 pub struct SelfPostPage<'a> {
@@ -81,6 +108,16 @@ pub fn html(status: StatusCode, page: &impl Template, form_action: Option<&str>)
             secure(&mut response, None);
             response
         }
+    }
+}
+
+/// What a consent item (`identifier`, `phone`, a profile field name) means to a person.
+pub fn describe_item(item: &str) -> String {
+    match item {
+        "identifier" => "An identifier for you that only this site gets".to_owned(),
+        "phone" => "Your mobile number".to_owned(),
+        other => crate::profile::ProfileField::parse(other)
+            .map_or_else(|| other.to_owned(), |f| f.describe().to_owned()),
     }
 }
 

@@ -266,7 +266,8 @@ pub fn can_do_gba(headers: &HeaderMap) -> bool {
         })
 }
 
-fn random_b64<const N: usize>() -> String {
+/// `N` random bytes, base64url without padding: nonces, tokens, handles.
+pub(crate) fn random_b64<const N: usize>() -> String {
     let mut bytes = [0u8; N];
     rand::Rng::fill(&mut rand::rng(), &mut bytes[..]);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

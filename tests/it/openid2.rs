@@ -1313,3 +1313,75 @@ async fn python_openid_speaks_openid_1_1_through_a_delegating_identity_page() {
     let r = result(&b.login(&url, Decision::Allow).await.unwrap());
     assert_eq!(r["status"], "cancel", "{r}");
 }
+
+/// The value of the first `name="csrf"` hidden field on a page.
+fn csrf_on(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    page[at..at + page[at..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_page_lists_allowed_sites_and_revoking_brings_consent_back() {
+    let server = provisioned(None).await;
+    let mut b = browser(&server);
+    b.stop_before = Some("http://rp.example/".into());
+    let url = checkid(
+        &server,
+        "http://rp.example/",
+        "http://rp.example/return",
+        &[],
+    );
+    assert!(b.login(&url, Decision::Allow).await.unwrap().consented);
+    assert!(!b.login(&url, Decision::Allow).await.unwrap().consented);
+
+    let account = server.op_url.join("account").unwrap();
+    let page = b.login(&account, Decision::Allow).await.unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("<h2>rp.example</h2>"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("An identifier for you that only this site gets")
+    );
+    let csrf = csrf_on(&page.body);
+    let cookie = b.cookies(&account).unwrap();
+    let revoke = server.op_url.join("account/revoke").unwrap();
+    let post = |cookie: Option<String>, token: String| {
+        let mut request = client().post(revoke.clone()).form(&[
+            ("csrf", token.as_str()),
+            ("relying_party", "openid2:http://rp.example/"),
+        ]);
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send()
+    };
+    let impi = IMPI.parse().unwrap();
+    let consents = || server.ctx.store.consents.list(&impi);
+    // Without the session, or with a token that is not the session's: refused, nothing gone.
+    let r = post(None, csrf.clone()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    let r = post(Some(cookie.clone()), "guess".into()).await.unwrap();
+    assert_eq!(r.status().as_u16(), 403);
+    assert_eq!(consents().await.unwrap().len(), 1);
+    // With both: gone, and back to the page, which no longer lists it.
+    let r = post(Some(cookie.clone()), csrf).await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    assert_eq!(r.headers()["location"], "/account");
+    assert!(consents().await.unwrap().is_empty());
+    let page = b.login(&account, Decision::Allow).await.unwrap();
+    assert!(!page.body.contains("rp.example"), "{}", page.body);
+    // The next sign-in asks again.
+    assert!(b.login(&url, Decision::Allow).await.unwrap().consented);
+
+    // A browser without a GBA module is told to use the phone, not challenged.
+    let desktop = reqwest::Client::builder()
+        .user_agent("Mozilla/5.0 (X11; Linux x86_64)")
+        .build()
+        .unwrap();
+    let r = desktop.get(account.clone()).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers().get("www-authenticate").is_none());
+    // A handset without a session is challenged.
+    let r = client().get(account).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401);
+}

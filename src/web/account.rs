@@ -1,0 +1,178 @@
+//! The subscriber's own page, `/account`: the relying parties they have allowed (one consent
+//! record model for OpenID 2.0 realms and OpenID Connect clients), each with a Revoke button.
+//! Signing in to it is the same Ua login as any relying party's; revoking needs the page's
+//! CSRF token, bound to the session.
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use tower_sessions::Session;
+
+use super::AppState;
+use super::pages::{self, AccountPage, AllowedSite, OPERATOR};
+use super::ua::UaRequest;
+
+const CSRF: &str = "account_csrf";
+
+/// `GET /account`
+pub async fn account_get(
+    State(state): State<AppState>,
+    session: Session,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let target = uri
+        .path_and_query()
+        .map_or_else(|| uri.path().to_owned(), |p| p.as_str().to_owned());
+    let ua = UaRequest {
+        method: method.as_str(),
+        uri: &target,
+        headers: &headers,
+        body: &[],
+    };
+    let login = match state.ua.login(&session, &ua, None, "your account").await {
+        Ok(login) => login,
+        Err(response) => return response,
+    };
+    let rows = match state.ctx.store.consents.list(&login.impi).await {
+        Ok(rows) => rows,
+        Err(e) => return internal(&e.to_string()),
+    };
+    let csrf = match session.get::<String>(CSRF).await.ok().flatten() {
+        Some(token) => token,
+        None => {
+            let token = super::ua::random_b64::<24>();
+            if let Err(e) = session.insert(CSRF, &token).await {
+                return internal(&e.to_string());
+            }
+            token
+        }
+    };
+    let sites = rows
+        .into_iter()
+        .map(|row| {
+            let (name, host) = display_name(&row.relying_party);
+            AllowedSite {
+                name,
+                host,
+                shared: row.shared.split(' ').map(pages::describe_item).collect(),
+                since: row
+                    .created_at
+                    .format(time::macros::format_description!(
+                        "[day] [month repr:long] [year]"
+                    ))
+                    .unwrap_or_default(),
+                relying_party: row.relying_party,
+            }
+        })
+        .collect();
+    pages::html(
+        StatusCode::OK,
+        &AccountPage {
+            operator: OPERATOR,
+            sites,
+            csrf: &csrf,
+        },
+        None,
+    )
+}
+
+#[derive(Debug)]
+struct RevokeForm {
+    csrf: String,
+    relying_party: String,
+}
+
+/// `POST /account/revoke`: forgets one consent, then back to the page.
+pub async fn account_revoke_post(
+    State(state): State<AppState>,
+    session: Session,
+    body: Bytes,
+) -> Response {
+    let Ok(form) = revoke_form(&body) else {
+        return refused("The form was incomplete.");
+    };
+    let Some(login) = super::session::login(&session).await else {
+        return refused("You are not signed in any more.");
+    };
+    let expected = session.get::<String>(CSRF).await.ok().flatten();
+    let valid = expected.is_some_and(|token| {
+        subtle::ConstantTimeEq::ct_eq(token.as_bytes(), form.csrf.as_bytes()).into()
+    });
+    if !valid {
+        return refused("The page it came from belongs to another session.");
+    }
+    match state
+        .ctx
+        .store
+        .consents
+        .remove(&login.impi, &form.relying_party)
+        .await
+    {
+        Ok(removed) => {
+            if removed {
+                tracing::info!(
+                    relying_party = form.relying_party,
+                    "consent revoked by the subscriber"
+                );
+            }
+            let mut response = StatusCode::SEE_OTHER.into_response();
+            response
+                .headers_mut()
+                .insert(header::LOCATION, HeaderValue::from_static("/account"));
+            response
+        }
+        Err(e) => internal(&e.to_string()),
+    }
+}
+
+fn revoke_form(body: &[u8]) -> Result<RevokeForm, ()> {
+    let mut csrf = None;
+    let mut relying_party = None;
+    for (k, v) in url::form_urlencoded::parse(body) {
+        match &*k {
+            "csrf" => csrf = Some(v.into_owned()),
+            "relying_party" => relying_party = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    Ok(RevokeForm {
+        csrf: csrf.ok_or(())?,
+        relying_party: relying_party.ok_or(())?,
+    })
+}
+
+/// How a consent's relying party is shown: its full name and its host.
+fn display_name(relying_party: &str) -> (String, String) {
+    if let Some(realm) = relying_party.strip_prefix("openid2:") {
+        let host = crate::openid2::Realm::parse(realm)
+            .map(|r| r.host().to_owned())
+            .unwrap_or_else(|_| realm.to_owned());
+        return (realm.to_owned(), host);
+    }
+    if let Some(client) = relying_party.strip_prefix("oidc:") {
+        return (format!("OpenID Connect client {client}"), client.to_owned());
+    }
+    (relying_party.to_owned(), relying_party.to_owned())
+}
+
+fn refused(what_happened: &str) -> Response {
+    pages::error(
+        StatusCode::FORBIDDEN,
+        "This change cannot be made",
+        what_happened,
+        "Open your account page again and retry.",
+    )
+}
+
+fn internal(what: &str) -> Response {
+    tracing::error!("account page: {what}");
+    pages::error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "Your account page could not be shown.",
+        "Try again in a moment.",
+    )
+}
