@@ -65,6 +65,56 @@ pub enum Command {
     /// OpenID Connect signing keys
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// OpenID Connect clients (relying parties)
+    #[command(subcommand)]
+    Client(ClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientCommand {
+    /// Register a client; prints its client_id and, for a confidential client, its secret
+    /// (shown once: only its hash is stored)
+    Add(ClientAddArgs),
+    /// List clients: client_id, type, ID token algorithm, subject type, name
+    List,
+    /// Show one client (never its secret)
+    Show {
+        client_id: String,
+        /// Print JSON
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a client and the consents subscribers gave it
+    Remove { client_id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct ClientAddArgs {
+    /// The name subscribers see when asked to consent
+    #[arg(long)]
+    pub name: String,
+    /// A redirect URI, compared exactly: https://, or http:// on a loopback host (repeatable)
+    #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+    pub redirect_uri: Vec<String>,
+    /// Where the client may send subscribers after logout (repeatable)
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uri: Vec<String>,
+    /// A public client (native or single-page app): no secret, PKCE required
+    #[arg(long)]
+    pub public: bool,
+    /// How its ID tokens are signed: RS256, ES256 or EdDSA [default: RS256]
+    #[arg(long, value_name = "ALG")]
+    pub id_token_alg: Option<crate::oidc::jose::SigningAlg>,
+    /// pairwise (a different sub per site, the default) or public (the same everywhere)
+    #[arg(long, value_name = "TYPE")]
+    pub subject: Option<crate::oidc::client::SubjectType>,
+    /// The host a pairwise sub is computed for, needed when the redirect URIs are on several
+    /// hosts [default: the redirect URIs' host]
+    #[arg(long, value_name = "HOST")]
+    pub sector_host: Option<String>,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +308,10 @@ pub struct ServeArgs {
     /// A proxy whose X-Forwarded-For is believed (address or address/prefix; repeatable)
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     pub trusted_proxy: Vec<crate::web::client_ip::Cidr>,
+    /// Allow a plain http:// public URL on a host that is not loopback (test networks only:
+    /// an OpenID Connect issuer must be https://)
+    #[arg(long)]
+    pub insecure_http: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -370,6 +424,9 @@ impl Cli {
             layer.public_url = args.public_url.clone();
             layer.bsf_url = args.bsf_url.clone();
             layer.roles = args.roles;
+            if args.insecure_http {
+                layer.insecure_http = Some(true);
+            }
             if !args.trusted_proxy.is_empty() {
                 layer.trusted_proxies =
                     Some(crate::web::client_ip::CidrList(args.trusted_proxy.clone()));
@@ -412,6 +469,10 @@ pub enum CommandError {
     Keys(#[from] crate::oidc::keys::KeyError),
     #[error(transparent)]
     Profile(#[from] crate::profile::ProfileError),
+    #[error(transparent)]
+    Registration(#[from] crate::oidc::client::RegistrationError),
+    #[error("no client with client_id {0}")]
+    UnknownClient(String),
 }
 
 /// `akaid realm allow|prompt|deny`
@@ -549,6 +610,146 @@ pub async fn keys_list(ctx: &Context, json: bool, out: &mut dyn Write) -> Result
         }
     }
     Ok(())
+}
+
+/// `akaid client add`: checks everything before storing; the secret is printed once.
+pub async fn client_add(
+    ctx: &Context,
+    args: &ClientAddArgs,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    use crate::oidc::client::{ClientRandom, Registration, register};
+    let new = register(
+        &Registration {
+            name: &args.name,
+            redirect_uris: &args.redirect_uri,
+            post_logout_redirect_uris: &args.post_logout_redirect_uri,
+            public: args.public,
+            id_token_alg: args.id_token_alg,
+            subject_type: args.subject,
+            sector_host: args.sector_host.as_deref(),
+        },
+        &ClientRandom::draw(),
+        ctx.clock.now(),
+    )?;
+    ctx.store.clients.add(&new.client).await?;
+    let secret = new.secret.as_ref().map(|s| s.expose().as_str());
+    if args.json {
+        let mut doc = client_json(&new.client);
+        doc["client_secret"] = json!(secret);
+        writeln!(out, "{doc}")?;
+    } else {
+        writeln!(out, "client_id:      {}", new.client.client_id)?;
+        match secret {
+            Some(secret) => {
+                writeln!(out, "client_secret:  {secret}")?;
+                writeln!(
+                    out,
+                    "(shown once: only its hash is stored; give it to the relying party)"
+                )?;
+            }
+            None => writeln!(out, "(public client: no secret; it must use PKCE with S256)")?,
+        }
+    }
+    Ok(())
+}
+
+/// A client as JSON, with the names of OpenID Connect Dynamic Client Registration 1.0 §2;
+/// never the secret or its hash.
+fn client_json(client: &crate::store::OidcClient) -> serde_json::Value {
+    json!({
+        "client_id": client.client_id.as_str(),
+        "client_name": client.name,
+        "client_type": if client.is_public() { "public" } else { "confidential" },
+        "token_endpoint_auth_method":
+            if client.is_public() { "none" } else { "client_secret_basic" },
+        "redirect_uris": client.redirect_uris,
+        "post_logout_redirect_uris": client.post_logout_redirect_uris,
+        "id_token_signed_response_alg": client.id_token_alg.as_str(),
+        "subject_type": client.subject_type.as_str(),
+        "sector_host": client.sector_host,
+        "created_at": rfc3339(client.created_at),
+    })
+}
+
+fn parse_client_id(text: &str) -> Result<crate::ids::ClientId, CommandError> {
+    text.parse()
+        .map_err(|_| CommandError::UnknownClient(text.to_owned()))
+}
+
+/// `akaid client list`
+pub async fn client_list(ctx: &Context, out: &mut dyn Write) -> Result<(), CommandError> {
+    for c in ctx.store.clients.list().await? {
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}\t{}",
+            c.client_id,
+            if c.is_public() { "public" } else { "confidential" },
+            c.id_token_alg,
+            c.subject_type,
+            c.name
+        )?;
+    }
+    Ok(())
+}
+
+/// `akaid client show ID [--json]`: everything but the secret's hash.
+pub async fn client_show(
+    ctx: &Context,
+    client_id: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let id = parse_client_id(client_id)?;
+    let c = ctx
+        .store
+        .clients
+        .get(&id)
+        .await?
+        .ok_or_else(|| CommandError::UnknownClient(client_id.to_owned()))?;
+    if json {
+        writeln!(out, "{}", client_json(&c))?;
+        return Ok(());
+    }
+    writeln!(out, "client_id:      {}", c.client_id)?;
+    writeln!(out, "name:           {}", c.name)?;
+    writeln!(
+        out,
+        "type:           {}",
+        if c.is_public() {
+            "public (no secret, PKCE)"
+        } else {
+            "confidential (client secret)"
+        }
+    )?;
+    for uri in &c.redirect_uris {
+        writeln!(out, "redirect_uri:   {uri}")?;
+    }
+    for uri in &c.post_logout_redirect_uris {
+        writeln!(out, "post_logout:    {uri}")?;
+    }
+    writeln!(out, "id_token_alg:   {}", c.id_token_alg)?;
+    match &c.sector_host {
+        Some(host) => writeln!(out, "subject:        {} (sector {host})", c.subject_type)?,
+        None => writeln!(out, "subject:        {}", c.subject_type)?,
+    }
+    writeln!(out, "created:        {}", rfc3339(c.created_at))?;
+    Ok(())
+}
+
+/// `akaid client remove ID`
+pub async fn client_remove(
+    ctx: &Context,
+    client_id: &str,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let id = parse_client_id(client_id)?;
+    if ctx.store.clients.remove(&id).await? {
+        writeln!(out, "removed client {id}")?;
+        Ok(())
+    } else {
+        Err(CommandError::UnknownClient(client_id.to_owned()))
+    }
 }
 
 fn parse_impi(text: &str) -> Result<Impi, CommandError> {

@@ -259,6 +259,10 @@ config_fields! {
     database_url: Option<String> = None;
     /// The OP's public URL (issuer, OpenID endpoint base, NAF FQDN). Ends with `/`.
     public_url: Url = default_url("http://127.0.0.1:8080/");
+    /// Serve an `http://` public_url whose host is not loopback. For test networks only: an
+    /// OpenID Connect issuer must be `https://` (Discovery 1.0 §3), and logins would cross the
+    /// network unprotected; without it `serve` refuses such a URL (`serve --insecure-http`).
+    insecure_http: bool = false;
     /// The BSF's URL (Ub and Zn). Its host names the BSF realm and the B-TID domain.
     bsf_url: Url = default_url("http://127.0.0.1:8081/");
     /// File holding the 64-hex-digit master key. Empty: `AKAID_MASTER_KEY` if set, else

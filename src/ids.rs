@@ -120,6 +120,71 @@ impl fmt::Display for Msisdn {
     }
 }
 
+/// An OpenID Connect client's `client_id` (RFC 6749 §2.2): 128 random bits, base64url without
+/// padding (22 characters), made by [`ClientId::from_random`]. Parsing accepts any 1 to 255
+/// unreserved URL characters (RFC 3986 §2.3), so an identifier from a request is looked up
+/// (and found or not) without escaping anywhere; it is compared exactly.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientId(String);
+
+impl ClientId {
+    pub const MAX_LEN: usize = 255;
+
+    /// A new client_id from 16 random bytes.
+    pub fn from_random(bytes: &[u8; 16]) -> Self {
+        use base64::Engine as _;
+        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for ClientId {
+    type Err = InvalidId;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() || s.len() > Self::MAX_LEN {
+            return Err(InvalidId(format!(
+                "client_id must be 1 to {} characters long",
+                Self::MAX_LEN
+            )));
+        }
+        if let Some(c) = s
+            .chars()
+            .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '~')))
+        {
+            return Err(InvalidId(format!(
+                "client_id contains {c:?}; only letters, digits, '-', '_', '.' and '~' are allowed"
+            )));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl TryFrom<String> for ClientId {
+    type Error = InvalidId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<ClientId> for String {
+    fn from(id: ClientId) -> Self {
+        id.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -163,5 +228,17 @@ mod tests {
         for bad in ["447700900123", "+", "+0123", "+12345678901234567", "+12a4"] {
             assert!(bad.parse::<Msisdn>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn client_ids_are_url_safe() {
+        let id = ClientId::from_random(&[0xfb; 16]);
+        assert_eq!(id.as_str().len(), 22);
+        assert_eq!(id.as_str().parse::<ClientId>().unwrap(), id);
+        assert!(id.as_str().bytes().all(|b| b != b'+' && b != b'/'));
+        for bad in ["", "a b", "a/b", "a%20", "caf\u{e9}"] {
+            assert!(bad.parse::<ClientId>().is_err(), "{bad}");
+        }
+        assert!("x".repeat(256).parse::<ClientId>().is_err());
     }
 }

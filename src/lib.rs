@@ -17,9 +17,10 @@ pub mod context;
 pub mod gba;
 /// The HSS role: provisioning, vectors with the atomic SQN step, resync, CSV import.
 pub mod hss;
-/// Identifier types: IMPI, MSISDN.
+/// Identifier types: IMPI, MSISDN, OpenID Connect client_id.
 pub mod ids;
-/// OpenID Connect provider: JOSE (JWS, JWK, at_hash), the signing-key ring with rotation.
+/// OpenID Connect provider: JOSE (JWS, JWK, at_hash), the signing-key ring with rotation,
+/// clients, discovery and JWKS.
 pub mod oidc;
 /// OpenID 2.0 provider, pure: kv-form, messages, realms, associations, signing, extensions.
 pub mod openid2;

@@ -7,7 +7,7 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use akaid::cli::{
-    self, Cli, Command, HssCommand, KeysCommand, NafCommand, RealmCommand, SubscriberCommand,
+    self, ClientCommand, Cli, Command, HssCommand, KeysCommand, NafCommand, RealmCommand, SubscriberCommand,
     UeCommand,
 };
 use akaid::config::{Config, LogFormat};
@@ -70,6 +70,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ue(UeCommand::Login(args)) => return Ok(cli::ue_login(args, &mut out).await?),
         _ => {}
     }
+    if let Command::Serve(_) = &cli.command {
+        // Before the database is touched: a refused start changes nothing.
+        akaid::web::check_public_url(&config)?;
+    }
     let ctx = Context::open(config, &env).await?;
     match &cli.command {
         Command::Serve(_) => {
@@ -106,6 +110,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             RealmCommand::Remove { realm } => cli::realm_remove(&ctx, realm, &mut out).await?,
         },
         Command::Migrate => writeln!(out, "database schema is up to date")?,
+        Command::Client(client) => match client {
+            ClientCommand::Add(args) => cli::client_add(&ctx, args, &mut out).await?,
+            ClientCommand::List => cli::client_list(&ctx, &mut out).await?,
+            ClientCommand::Show { client_id, json } => {
+                cli::client_show(&ctx, client_id, *json, &mut out).await?;
+            }
+            ClientCommand::Remove { client_id } => {
+                cli::client_remove(&ctx, client_id, &mut out).await?;
+            }
+        },
         Command::Keys(keys) => match keys {
             KeysCommand::Rotate { alg } => cli::keys_rotate(&ctx, *alg, &mut out).await?,
             KeysCommand::List { json } => cli::keys_list(&ctx, *json, &mut out).await?,

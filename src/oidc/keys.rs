@@ -196,15 +196,27 @@ impl KeyRing {
         clock: Arc<dyn Clock>,
         overlap: time::Duration,
     ) -> Result<Self, KeyError> {
-        let ring = Self {
+        let ring = Self::unloaded(store, sealer, clock, overlap);
+        ring.reload().await?;
+        Ok(ring)
+    }
+
+    /// A ring that holds no keys until [`Self::reload`]: for a process that serves no
+    /// OpenID Connect (a BSF alone), or a state built without waiting for the database.
+    /// Its JWKS is empty and [`Self::active`] fails.
+    pub fn unloaded(
+        store: Arc<dyn SigningKeyStore>,
+        sealer: Arc<Sealer>,
+        clock: Arc<dyn Clock>,
+        overlap: time::Duration,
+    ) -> Self {
+        Self {
             store,
             sealer,
             clock,
             overlap,
             current: RwLock::new(Arc::default()),
-        };
-        ring.reload().await?;
-        Ok(ring)
+        }
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {

@@ -7,7 +7,9 @@
 //! Stores deal in sealed bytes: sealing and unsealing happen above them (in `hss`), so a
 //! store never holds a key in the clear.
 
+mod clients_sql;
 mod common;
+mod grants_sql;
 mod keys_sql;
 mod openid_sql;
 mod postgres;
@@ -15,7 +17,9 @@ mod sqlite;
 mod sqlite_reader;
 mod sqlite_writer;
 
+use clients_sql::impl_clients_sql;
 use common::impl_common_sql;
+use grants_sql::impl_grants_sql;
 use keys_sql::impl_keys_sql;
 use openid_sql::impl_openid_sql;
 
@@ -433,6 +437,42 @@ pub trait SigningKeyStore: Send + Sync + fmt::Debug {
     async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// An OpenID Connect client as registered (DESIGN.md §2.7, §4; see [`crate::oidc::client`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcClient {
+    pub client_id: crate::ids::ClientId,
+    /// Shown to subscribers on the consent and account pages.
+    pub name: String,
+    /// SHA-256 of the client secret ([`crate::oidc::client::secret_hash`]); `None` for a
+    /// public client, which has no secret and uses PKCE.
+    pub secret_hash: Option<Vec<u8>>,
+    /// Exact strings, compared exactly; at least one.
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    /// How its ID tokens are signed (`id_token_signed_response_alg`).
+    pub id_token_alg: crate::oidc::jose::SigningAlg,
+    pub subject_type: crate::oidc::client::SubjectType,
+    /// The host its pairwise `sub` is computed for; `None` for a public subject type.
+    pub sector_host: Option<String>,
+    pub created_at: OffsetDateTime,
+}
+
+/// Registered OpenID Connect clients.
+#[async_trait]
+pub trait ClientStore: Send + Sync + fmt::Debug {
+    /// Registers a client; an existing client_id is [`StoreError::Duplicate`].
+    async fn add(&self, client: &OidcClient) -> Result<(), StoreError>;
+
+    async fn get(&self, client_id: &crate::ids::ClientId)
+    -> Result<Option<OidcClient>, StoreError>;
+
+    /// Every client, oldest first.
+    async fn list(&self) -> Result<Vec<OidcClient>, StoreError>;
+
+    /// Removes a client and the consents subscribers gave it; `false` if there was none.
+    async fn remove(&self, client_id: &crate::ids::ClientId) -> Result<bool, StoreError>;
+}
+
 /// The writes of every Ub bootstrap, for a backend that runs them on a path of its own
 /// (SQLite's writer thread with group commit, `sqlite_writer`). Same meaning as the trait
 /// methods they stand in for.
@@ -490,6 +530,178 @@ mod hot_sql {
          RETURNING count";
 }
 
+/// One authorization a subscriber gave an OpenID Connect client at `/authorize`, as every
+/// code and token issued from it sees it (see [`GrantStore`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub id: crate::oidc::grant::GrantId,
+    pub client_id: crate::ids::ClientId,
+    pub impi: Impi,
+    /// The scopes granted (the token response names them, RFC 6749 §5.1).
+    pub scope: crate::oidc::grant::Scopes,
+    /// What the subscriber allowed the client to receive, space-separated, as
+    /// [`ConsentRow::shared`].
+    pub shared: String,
+    /// When the subscriber logged in: `auth_time` of every ID token from this grant, refreshed
+    /// ones included (Core §12.2).
+    pub auth_time: OffsetDateTime,
+    pub acr: Option<String>,
+}
+
+/// An authorization code as stored: its hash, never the code (RFC 6749 §4.1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRow {
+    pub hash: crate::oidc::grant::TokenHash,
+    /// The authorization request's `redirect_uri`, which the token request must repeat
+    /// exactly (RFC 6749 §4.1.3).
+    pub redirect_uri: String,
+    /// The authorization request's `nonce`, for the ID token (Core §3.1.2.1).
+    pub nonce: Option<String>,
+    /// The PKCE S256 challenge (RFC 7636 §4.2), if the client sent one.
+    pub code_challenge: Option<crate::oidc::grant::CodeChallenge>,
+    pub expires_at: OffsetDateTime,
+}
+
+/// What [`GrantStore::take_code`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeTake {
+    /// This call redeemed the code; no other call ever will.
+    Taken { grant: Grant, code: CodeRow },
+    /// Redeemed before (RFC 6749 §4.1.2: "MUST deny the request and SHOULD revoke … all
+    /// tokens previously issued based on that authorization code"): the caller answers
+    /// `invalid_grant` and calls [`GrantStore::revoke_grant`] with this id.
+    AlreadyUsed {
+        grant_id: crate::oidc::grant::GrantId,
+    },
+    /// Unused, but its grant was revoked (the subscriber withdrew consent).
+    GrantRevoked {
+        grant_id: crate::oidc::grant::GrantId,
+    },
+    /// Unused and expired; nothing changed.
+    Expired,
+    /// No such code (or long swept).
+    Unknown,
+}
+
+/// A refresh token as stored: its hash, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshTokenRow {
+    pub hash: crate::oidc::grant::TokenHash,
+    pub grant_id: crate::oidc::grant::GrantId,
+    /// The token it replaced; `None` for the first one of a grant.
+    pub parent: Option<crate::oidc::grant::TokenHash>,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// The successor a refresh request asks for; its grant and parent come from the old token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRefreshToken {
+    pub hash: crate::oidc::grant::TokenHash,
+    pub issued_at: OffsetDateTime,
+    pub expires_at: OffsetDateTime,
+}
+
+/// What [`GrantStore::rotate_refresh`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token is now rotated and the new one stored: issue tokens from this grant.
+    Rotated(Grant),
+    /// The old token was rotated no more than `grace` ago: taken for a concurrent refresh by
+    /// the same client (two requests in flight, or a retry after a lost response), not for a
+    /// theft. The new token was stored as a second successor of the old one, and the caller
+    /// answers exactly as for [`Rotation::Rotated`]: the client keeps whichever response it
+    /// processes last, and the other successor expires unused. The old token itself stays
+    /// dead; presented after the window it revokes the grant, and with it every successor.
+    ReusedWithinGrace(Grant),
+    /// The old token was rotated longer than `grace` ago: the grant has been revoked, in the
+    /// same transaction (RFC 9700 §4.14.2). The caller answers `invalid_grant`.
+    Reused {
+        grant_id: crate::oidc::grant::GrantId,
+    },
+    /// Expired; nothing changed.
+    Expired,
+    /// Its grant is revoked; nothing changed.
+    GrantRevoked {
+        grant_id: crate::oidc::grant::GrantId,
+    },
+    /// No such token, or one issued to another client (RFC 6749 §6); nothing changed.
+    Unknown,
+}
+
+/// OpenID Connect grants with their codes and refresh tokens (RFC 6749 §4.1, §6; RFC 9700
+/// §2.2.2, §4.14). Codes and tokens are known only by their SHA-256. Every decision that
+/// must happen once is made atomically by the database, so any number of processes agree.
+#[async_trait]
+pub trait GrantStore: Send + Sync + fmt::Debug {
+    /// Stores a grant and its code in one transaction. The grant is kept until `keep_until`
+    /// (at least the code's expiry; the caller passes the code's expiry plus the access-token
+    /// lifetime) or while a refresh token of it lives, whichever is later.
+    async fn insert_grant(
+        &self,
+        grant: &Grant,
+        code: &CodeRow,
+        created_at: OffsetDateTime,
+        keep_until: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
+    /// Redeems a code: [`CodeTake::Taken`] for exactly one call however many race, if the
+    /// code is unused, unexpired at `now` and its grant live. The caller then checks client,
+    /// `redirect_uri` and PKCE; a failed check leaves the code used.
+    async fn take_code(
+        &self,
+        hash: &crate::oidc::grant::TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<CodeTake, StoreError>;
+
+    /// Revokes a grant at `at`: no code of it is taken and no refresh token of it rotated any
+    /// more, and [`GrantStore::is_grant_live`] says no. `false` if it was revoked already or
+    /// does not exist.
+    async fn revoke_grant(
+        &self,
+        id: &crate::oidc::grant::GrantId,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes every live grant a subscriber gave a client (consent withdrawn, client
+    /// removed); returns how many.
+    async fn revoke_grants_of(
+        &self,
+        impi: &Impi,
+        client_id: &crate::ids::ClientId,
+        at: OffsetDateTime,
+    ) -> Result<u64, StoreError>;
+
+    /// Whether the grant exists and is not revoked: `/userinfo` asks it for the grant an
+    /// access token names.
+    async fn is_grant_live(&self, id: &crate::oidc::grant::GrantId) -> Result<bool, StoreError>;
+
+    /// The grant, if it exists and is not revoked.
+    async fn grant(&self, id: &crate::oidc::grant::GrantId) -> Result<Option<Grant>, StoreError>;
+
+    /// Stores a grant's refresh token (the first, issued with the code's tokens). Stores
+    /// nothing and returns `false` when the grant is revoked or gone (a second use of its
+    /// code got there first).
+    async fn insert_refresh(&self, row: &RefreshTokenRow) -> Result<bool, StoreError>;
+
+    /// Exchanges the refresh token `old`, presented by `client_id`, for `new`: in one
+    /// transaction, marks `old` rotated at `now` and stores `new` with `old`'s grant and
+    /// `old` as its parent. See [`Rotation`] for the outcomes and `grace`.
+    async fn rotate_refresh(
+        &self,
+        old: &crate::oidc::grant::TokenHash,
+        client_id: &crate::ids::ClientId,
+        new: &NewRefreshToken,
+        now: OffsetDateTime,
+        grace: time::Duration,
+    ) -> Result<Rotation, StoreError>;
+
+    /// Deletes refresh tokens that expired before `before`, then grants whose `keep_until`
+    /// is before `before` and that have no refresh token left, with their codes; returns
+    /// how many rows.
+    async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// Which database a [`Store`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -504,6 +716,8 @@ pub struct Store {
     pub subscribers: Arc<dyn SubscriberStore>,
     pub meta: Arc<dyn MetaStore>,
     pub signing_keys: Arc<dyn SigningKeyStore>,
+    pub grants: Arc<dyn GrantStore>,
+    pub clients: Arc<dyn ClientStore>,
     pub challenges: Arc<dyn ChallengeStore>,
     pub bootstraps: Arc<dyn BootstrapStore>,
     pub nafs: Arc<dyn NafStore>,
@@ -538,6 +752,8 @@ impl Store {
             subscribers: store.clone(),
             meta: store.clone(),
             signing_keys: store.clone(),
+            grants: store.clone(),
+            clients: store.clone(),
             challenges: store.clone(),
             bootstraps: store.clone(),
             nafs: store.clone(),
@@ -557,6 +773,8 @@ impl Store {
             subscribers: store.clone(),
             meta: store.clone(),
             signing_keys: store.clone(),
+            grants: store.clone(),
+            clients: store.clone(),
             challenges: store.clone(),
             bootstraps: store.clone(),
             nafs: store.clone(),

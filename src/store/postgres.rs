@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{StoreError, impl_common_sql, impl_keys_sql, impl_openid_sql};
+use super::{StoreError, impl_clients_sql, impl_common_sql, impl_keys_sql, impl_openid_sql};
+
+use super::impl_grants_sql;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -56,3 +58,5 @@ impl PgStore {
 impl_common_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 impl_openid_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
 impl_keys_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+impl_grants_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+impl_clients_sql!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);

@@ -12,7 +12,9 @@ use sqlx::sqlite::{
 
 use super::sqlite_reader::SqliteReader;
 use super::sqlite_writer::SqliteWriter;
-use super::{HotReads, HotWrites, StoreError, impl_common_sql, impl_keys_sql, impl_openid_sql};
+use super::{HotReads, HotWrites, StoreError, impl_clients_sql, impl_common_sql, impl_keys_sql, impl_openid_sql};
+
+use super::impl_grants_sql;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -82,3 +84,5 @@ impl SqliteStore {
 impl_common_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 impl_openid_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
 impl_keys_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+impl_grants_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+impl_clients_sql!(SqliteStore, sqlx::Sqlite, sqlx::sqlite::SqliteRow);

@@ -41,21 +41,50 @@ pub struct Shared {
     pub ua: ua::Ua,
     /// The OpenID 2.0 provider.
     pub op: crate::openid2::endpoint::Op,
+    /// The OpenID Connect signing keys: loaded by [`AppState::open`] and
+    /// [`AppState::open_for_roles`]; empty in a state from [`AppState::new`].
+    pub key_ring: std::sync::Arc<crate::oidc::keys::KeyRing>,
 }
 
 impl AppState {
-    /// The state for a process running both roles (tests, the default).
+    /// The state for a process running both roles (tests, the default), without the OpenID
+    /// Connect signing keys (opening them is async: [`Self::open`] does): enough for the BSF
+    /// and OpenID 2.0; `/jwks` answers 503 and nothing can be signed.
     pub fn new(ctx: Context) -> Self {
         let bsf = ctx.bsf();
         let keys: std::sync::Arc<dyn crate::gba::zn::KeyService> =
             std::sync::Arc::new(bsf.key_service().clone());
-        Self::assemble(ctx, bsf, keys)
+        let key_ring = unloaded_key_ring(&ctx);
+        Self::assemble(ctx, bsf, keys, key_ring)
+    }
+
+    /// The state for a process running both roles, with the signing keys loaded (the first
+    /// key of each algorithm is created when there is none).
+    pub async fn open(ctx: Context) -> Result<Self, ServeError> {
+        let key_ring = std::sync::Arc::new(ctx.key_ring().await?);
+        let bsf = ctx.bsf();
+        let keys: std::sync::Arc<dyn crate::gba::zn::KeyService> =
+            std::sync::Arc::new(bsf.key_service().clone());
+        Ok(Self::assemble(ctx, bsf, keys, key_ring))
+    }
+
+    /// The state for the roles `ctx.config.roles` names, the signing keys loaded when it runs
+    /// the OP; fails when an OP without the BSF role has no Zn secret.
+    pub async fn open_for_roles(ctx: Context) -> Result<Self, ServeError> {
+        let key_ring = match ctx.config.roles.op {
+            true => std::sync::Arc::new(ctx.key_ring().await?),
+            false => unloaded_key_ring(&ctx),
+        };
+        let keys = ctx.key_service()?;
+        let bsf = ctx.bsf();
+        Ok(Self::assemble(ctx, bsf, keys, key_ring))
     }
 
     fn assemble(
         ctx: Context,
         bsf: Bsf,
         keys: std::sync::Arc<dyn crate::gba::zn::KeyService>,
+        key_ring: std::sync::Arc<crate::oidc::keys::KeyRing>,
     ) -> Self {
         let host = ctx.config.public_url.host_str().unwrap_or("localhost");
         let ua = ua::Ua::new(host, keys.clone(), ctx.store.clone(), ctx.clock.clone())
@@ -78,16 +107,28 @@ impl AppState {
             keys,
             ua,
             op,
+            key_ring,
         }))
     }
 
-    /// The state for the roles `ctx.config.roles` names; fails when an OP without the BSF
+    /// The state for the roles `ctx.config.roles` names, without the signing keys (as
+    /// [`Self::new`]; [`Self::open_for_roles`] loads them); fails when an OP without the BSF
     /// role has no Zn secret.
     pub fn for_roles(ctx: Context) -> Result<Self, crate::context::OpenError> {
         let keys = ctx.key_service()?;
         let bsf = ctx.bsf();
-        Ok(Self::assemble(ctx, bsf, keys))
+        let key_ring = unloaded_key_ring(&ctx);
+        Ok(Self::assemble(ctx, bsf, keys, key_ring))
     }
+}
+
+fn unloaded_key_ring(ctx: &Context) -> std::sync::Arc<crate::oidc::keys::KeyRing> {
+    std::sync::Arc::new(crate::oidc::keys::KeyRing::unloaded(
+        ctx.store.signing_keys.clone(),
+        ctx.sealer.clone(),
+        ctx.clock.clone(),
+        ctx.config.oidc_key_overlap(),
+    ))
 }
 
 impl axum::extract::FromRef<AppState> for Bsf {
@@ -98,6 +139,8 @@ impl axum::extract::FromRef<AppState> for Bsf {
 
 /// The OP listener's routes.
 pub fn op_router(state: AppState) -> Router {
+    use crate::oidc::discovery::paths;
+    use crate::oidc::endpoint as oidc;
     use crate::openid2::endpoint as openid2;
     let sessions = session::layer(
         session::SessionDb::new(
@@ -123,6 +166,8 @@ pub fn op_router(state: AppState) -> Router {
         .route("/account/revoke", post(account::account_revoke_post))
         .route("/static/akaid.css", get(pages::web_static_css_get))
         .layer(sessions)
+        .route(paths::DISCOVERY, get(oidc::oidc_discovery_get))
+        .route(paths::JWKS, get(oidc::oidc_jwks_get))
         .route("/healthz", get(web_healthz_get))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .with_state(state)
@@ -167,6 +212,10 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Open(#[from] crate::context::OpenError),
+    #[error("cannot load the OpenID Connect signing keys: {0}")]
+    Keys(#[from] crate::oidc::keys::KeyError),
+    #[error(transparent)]
+    InsecureIssuer(#[from] crate::oidc::discovery::InsecureIssuer),
 }
 
 /// Binds the listener for a configured URL (`host:port` of `public_url` or `bsf_url`).
@@ -188,8 +237,18 @@ pub async fn bind(
         })
 }
 
+/// Refuses to serve an OP whose issuer would be plain `http://` outside loopback unless
+/// `insecure_http` is set (DESIGN.md §2.7, Discovery 1.0 §3).
+pub fn check_public_url(config: &crate::config::Config) -> Result<(), ServeError> {
+    if config.roles.op {
+        crate::oidc::discovery::check_issuer_url(&config.public_url, config.insecure_http)?;
+    }
+    Ok(())
+}
+
 /// Runs the OP and BSF listeners until Ctrl-C or SIGTERM.
 pub async fn serve(ctx: Context) -> Result<(), ServeError> {
+    check_public_url(&ctx.config)?;
     let op = match ctx.config.roles.op {
         true => Some(bind("public_url", &ctx.config.public_url).await?),
         false => None,
@@ -206,7 +265,15 @@ pub async fn serve(ctx: Context) -> Result<(), ServeError> {
         roles = %ctx.config.roles,
         "akaid serving"
     );
-    let state = AppState::for_roles(ctx)?;
+    let state = AppState::open_for_roles(ctx).await?;
+    if state.ctx.config.roles.op {
+        tokio::spawn(
+            state
+                .key_ring
+                .clone()
+                .maintain(crate::oidc::keys::RELOAD_EVERY),
+        );
+    }
     let sweeper = state.clone();
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(60));

@@ -11,6 +11,7 @@ mod cli;
 mod gba;
 mod hss;
 mod keys;
+mod oidc;
 mod openid2;
 mod osmo;
 mod store;

@@ -6,6 +6,7 @@ use akaid::store::StoreError;
 
 use crate::support::{TestDb, hss, subscriber};
 
+mod clients;
 mod signing_keys;
 
 fn impi(text: &str) -> Impi {

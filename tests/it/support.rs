@@ -246,10 +246,13 @@ pub struct OpServer {
     pub op_url: url::Url,
     pub bsf_url: url::Url,
     pub ctx: akaid::context::Context,
+    /// What the handlers share (the OpenID Connect key ring, for one).
+    pub state: akaid::AppState,
     _dir: tempfile::TempDir,
 }
 
-/// The OP and BSF, with configuration changes made by `configure` before they start.
+/// The OP and BSF, with configuration changes made by `configure` before they start; the
+/// OpenID Connect signing keys are loaded (and created on first use) as `serve` does.
 pub async fn op_server_with(
     clock: Option<Arc<dyn akaid::clock::Clock>>,
     configure: impl FnOnce(&mut akaid::config::Config),
@@ -271,10 +274,10 @@ pub async fn op_server_with(
     if let Some(clock) = clock {
         ctx = ctx.with_clock(clock);
     }
-    let state = akaid::AppState::new(ctx.clone());
+    let state = akaid::AppState::open(ctx.clone()).await.unwrap();
     for (listener, app) in [
         (op, akaid::op_router(state.clone())),
-        (bsf, akaid::bsf_router(state)),
+        (bsf, akaid::bsf_router(state.clone())),
     ] {
         tokio::spawn(async move {
             axum::serve(
@@ -289,6 +292,7 @@ pub async fn op_server_with(
         op_url: ctx.config.public_url.clone(),
         bsf_url: ctx.config.bsf_url.clone(),
         ctx,
+        state,
         _dir: dir,
     }
 }
