@@ -648,7 +648,10 @@ pub async fn client_add(
                     "(shown once: only its hash is stored; give it to the relying party)"
                 )?;
             }
-            None => writeln!(out, "(public client: no secret; it must use PKCE with S256)")?,
+            None => writeln!(
+                out,
+                "(public client: no secret; it must use PKCE with S256)"
+            )?,
         }
     }
     Ok(())
@@ -684,7 +687,11 @@ pub async fn client_list(ctx: &Context, out: &mut dyn Write) -> Result<(), Comma
             out,
             "{}\t{}\t{}\t{}\t{}",
             c.client_id,
-            if c.is_public() { "public" } else { "confidential" },
+            if c.is_public() {
+                "public"
+            } else {
+                "confidential"
+            },
             c.id_token_alg,
             c.subject_type,
             c.name

@@ -7,8 +7,8 @@ use anyhow::Context as _;
 use clap::Parser;
 
 use akaid::cli::{
-    self, ClientCommand, Cli, Command, HssCommand, KeysCommand, NafCommand, RealmCommand, SubscriberCommand,
-    UeCommand,
+    self, Cli, ClientCommand, Command, HssCommand, KeysCommand, NafCommand, RealmCommand,
+    SubscriberCommand, UeCommand,
 };
 use akaid::config::{Config, LogFormat};
 use akaid::context::Context;

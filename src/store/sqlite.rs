@@ -12,7 +12,10 @@ use sqlx::sqlite::{
 
 use super::sqlite_reader::SqliteReader;
 use super::sqlite_writer::SqliteWriter;
-use super::{HotReads, HotWrites, StoreError, impl_clients_sql, impl_common_sql, impl_keys_sql, impl_openid_sql};
+use super::{
+    HotReads, HotWrites, StoreError, impl_clients_sql, impl_common_sql, impl_keys_sql,
+    impl_openid_sql,
+};
 
 use super::impl_grants_sql;
 
