@@ -20,7 +20,7 @@ pub mod hss;
 /// Identifier types: IMPI, MSISDN, OpenID Connect client_id.
 pub mod ids;
 /// OpenID Connect provider: JOSE (JWS, JWK, at_hash), the signing-key ring with rotation,
-/// clients, discovery and JWKS.
+/// clients, discovery and JWKS, grants (codes, refresh tokens, PKCE, scopes), token claims.
 pub mod oidc;
 /// OpenID 2.0 provider, pure: kv-form, messages, realms, associations, signing, extensions.
 pub mod openid2;

@@ -1,5 +1,6 @@
 //! OpenID Connect provider (Core 1.0, Discovery 1.0; DESIGN.md §2.7): JOSE, the signing
-//! keys, registered clients, the discovery document, and the HTTP handlers so far.
+//! keys, registered clients, the discovery document, grants (codes, refresh tokens, PKCE,
+//! scopes) and token claims, and the HTTP handlers so far.
 
 pub mod client;
 pub mod discovery;

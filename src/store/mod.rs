@@ -564,6 +564,8 @@ pub struct CodeRow {
 
 /// What [`GrantStore::take_code`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
+// Returned once per token request and matched at once: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum CodeTake {
     /// This call redeemed the code; no other call ever will.
     Taken { grant: Grant, code: CodeRow },

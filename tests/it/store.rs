@@ -7,6 +7,7 @@ use akaid::store::StoreError;
 use crate::support::{TestDb, hss, subscriber};
 
 mod clients;
+mod grants;
 mod signing_keys;
 
 fn impi(text: &str) -> Impi {
