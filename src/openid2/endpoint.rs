@@ -615,10 +615,13 @@ async fn checkid(
         .as_ref()
         .is_some_and(|p| p.policy == RealmPolicy::Allow)
         || match state
-            .ctx
-            .store
             .consents
-            .get(&login.impi, &relying_party(&request))
+            .get(
+                &*state.ctx.store.consents,
+                &login.impi,
+                &relying_party(&request),
+                now,
+            )
             .await
         {
             Ok(Some(c)) => wanted.iter().all(|w| c.shared.split(' ').any(|s| s == w)),
@@ -877,7 +880,12 @@ pub async fn openid2_consent_post(
                 shared: pending.shared.join(" "),
                 created_at: state.ctx.clock.now(),
             };
-            if let Err(e) = state.ctx.store.consents.put(&row).await {
+            let now = state.ctx.clock.now();
+            if let Err(e) = state
+                .consents
+                .put(&*state.ctx.store.consents, &row, now)
+                .await
+            {
                 return internal(&e.to_string());
             }
             let stable = match realm_policy(&state, request.realm.as_str()).await {

@@ -13,6 +13,11 @@
 //!
 //! The SQL is the same text the pool runs ([`super::hot_sql`]); SQLite treats `$1` as a
 //! named parameter, bound here by that name.
+//!
+//! Checkpoints (copying the WAL back into the database file, with an fsync) are not this
+//! thread's business: with SQLite's automatic checkpoint every thousandth page of WAL made
+//! one commit wait for the disk, and every caller behind it. A checkpointer thread of its own
+//! runs passive checkpoints, which never block the writer, every [`CHECKPOINT_EVERY`].
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -32,15 +37,21 @@ use crate::ids::Impi;
 
 /// Jobs in one transaction at most: bounds the latency a job waits behind others.
 const MAX_BATCH: usize = 512;
+/// How often the checkpointer runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+/// One checkpoint in this many is a RESTART.
+const RESTART_EVERY: u32 = 8;
 
 /// What a job leaves after it ran: the answer to send once the commit's outcome is known.
 type Reply = Box<dyn FnOnce(Result<(), String>) + Send>;
 type Job = Box<dyn FnOnce(&Connection) -> Reply + Send>;
 
-/// The handle: cheap to share; the thread ends when the last handle is dropped.
+/// The handle: cheap to share; the threads end when the last handle is dropped.
 #[derive(Debug)]
 pub struct SqliteWriter {
     jobs: mpsc::Sender<Job>,
+    /// Never sent on: dropping it tells the checkpointer to stop.
+    _checkpointer: mpsc::Sender<()>,
 }
 
 impl SqliteWriter {
@@ -55,7 +66,8 @@ impl SqliteWriter {
         conn.busy_timeout(Duration::from_secs(10))
             .map_err(writer_error)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
+             PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = 67108864;",
         )
         .map_err(writer_error)?;
         conn.set_prepared_statement_cache_capacity(16);
@@ -64,7 +76,23 @@ impl SqliteWriter {
             .name("akaid-sqlite-writer".into())
             .spawn(move || run(conn, queue))
             .map_err(|e| StoreError::Writer(format!("cannot start the writer thread: {e}")))?;
-        Ok(Self { jobs })
+        let checkpoint_conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(writer_error)?;
+        checkpoint_conn
+            .busy_timeout(Duration::from_secs(10))
+            .map_err(writer_error)?;
+        let (checkpointer, stop) = mpsc::channel::<()>();
+        thread::Builder::new()
+            .name("akaid-sqlite-checkpoint".into())
+            .spawn(move || checkpoint(checkpoint_conn, stop))
+            .map_err(|e| StoreError::Writer(format!("cannot start the checkpointer: {e}")))?;
+        Ok(Self {
+            jobs,
+            _checkpointer: checkpointer,
+        })
     }
 
     /// Runs `work` in the next batch and returns its result once the batch is committed.
@@ -91,6 +119,26 @@ impl SqliteWriter {
         answered
             .await
             .map_err(|_| StoreError::Writer("the writer thread has stopped".into()))?
+    }
+}
+
+/// Checkpoints until the writer handle is dropped. Passive ones copy the WAL back without
+/// stopping the writer, but under steady writes they never catch up with it, and the WAL only
+/// starts again from its beginning once it is all copied: so every [`RESTART_EVERY`]th is a
+/// RESTART, which holds the writer for the few frames the passive ones left and lets the WAL
+/// start over (bounding its size). A failed checkpoint is logged and tried again next time.
+fn checkpoint(conn: Connection, stop: mpsc::Receiver<()>) {
+    let mut tick: u32 = 0;
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        tick = tick.wrapping_add(1);
+        let sql = if tick.is_multiple_of(RESTART_EVERY) {
+            "PRAGMA wal_checkpoint(RESTART)"
+        } else {
+            "PRAGMA wal_checkpoint(PASSIVE)"
+        };
+        if let Err(e) = conn.query_row(sql, [], |_| Ok(())) {
+            tracing::warn!(error = %e, "SQLite checkpoint failed");
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 //! handset after another for the given duration, and the report gives completed bootstraps
 //! per second with p50/p99 latency.
 
+use axum::http::HeaderValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -250,6 +251,118 @@ async fn one_login(
     }
 }
 
+/// One keep-alive HTTP/1.1 connection of a login worker, requests written by hand: the load
+/// generator shares the machine's cores with the OP it measures, so every microsecond it
+/// spends is one the OP does not get. (Plain-HTTP endpoints only; HTTPS goes through reqwest.)
+struct RawConnection {
+    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<axum::body::Bytes>>,
+    host: HeaderValue,
+}
+
+impl RawConnection {
+    async fn open(endpoint: &Url) -> Result<Self, String> {
+        let host = endpoint.host_str().ok_or("the endpoint has no host")?;
+        let port = endpoint.port_or_known_default().unwrap_or(80);
+        let stream = tokio::net::TcpStream::connect((host, port))
+            .await
+            .map_err(|e| format!("connect to {host}:{port}: {e}"))?;
+        stream.set_nodelay(true).map_err(|e| e.to_string())?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                .await
+                .map_err(|e| e.to_string())?;
+        tokio::spawn(connection);
+        let authority = match endpoint.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host.to_owned(),
+        };
+        Ok(Self {
+            sender,
+            host: HeaderValue::from_str(&authority).map_err(|e| e.to_string())?,
+        })
+    }
+
+    async fn send(
+        &mut self,
+        request: axum::http::request::Builder,
+        body: axum::body::Bytes,
+    ) -> Result<(axum::http::response::Parts, axum::body::Bytes), String> {
+        use http_body_util::BodyExt;
+        let request = request
+            .header(axum::http::header::HOST, self.host.clone())
+            .header(axum::http::header::USER_AGENT, super::USER_AGENT)
+            .body(http_body_util::Full::new(body))
+            .map_err(|e| e.to_string())?;
+        self.sender.ready().await.map_err(|e| e.to_string())?;
+        let response = self
+            .sender
+            .send_request(request)
+            .await
+            .map_err(|e| e.to_string())?;
+        let (parts, body) = response.into_parts();
+        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
+        Ok((parts, body))
+    }
+}
+
+/// [`one_login`] over a [`RawConnection`]: the `id_res` query goes back as the
+/// `check_authentication` body as it came (both are form-encoded), with only its mode changed.
+async fn one_raw_login(
+    connection: &mut RawConnection,
+    endpoint_path: &str,
+    checkid_target: &str,
+    cookie: Option<&HeaderValue>,
+) -> Result<(), String> {
+    let mut request = axum::http::Request::get(checkid_target);
+    if let Some(c) = cookie {
+        request = request.header(axum::http::header::COOKIE, c.clone());
+    }
+    let (parts, _) = connection.send(request, axum::body::Bytes::new()).await?;
+    let location = parts
+        .headers
+        .get(axum::http::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| format!("checkid_setup answered {} without a redirect", parts.status))?;
+    let query = location
+        .split_once('?')
+        .map(|(_, q)| q)
+        .ok_or_else(|| format!("not an id_res: {location}"))?;
+    let mut form = String::with_capacity(query.len() + 16);
+    let mut id_res = false;
+    for pair in query.split('&') {
+        if !pair.starts_with("openid.") {
+            continue;
+        }
+        if !form.is_empty() {
+            form.push('&');
+        }
+        if pair == "openid.mode=id_res" {
+            form.push_str("openid.mode=check_authentication");
+            id_res = true;
+        } else {
+            form.push_str(pair);
+        }
+    }
+    if !id_res {
+        return Err(format!("not an id_res: {location}"));
+    }
+    let request = axum::http::Request::post(endpoint_path).header(
+        axum::http::header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded",
+    );
+    let (_, body) = connection
+        .send(request, axum::body::Bytes::from(form))
+        .await?;
+    if body.split(|b| *b == b'\n').any(|l| l == b"is_valid:true") {
+        Ok(())
+    } else {
+        Err(format!(
+            "check_authentication: {}",
+            String::from_utf8_lossy(&body)
+        ))
+    }
+}
+
 /// `akaid ue bench --login`: full OpenID 2.0 logins per second.
 pub async fn run_logins(settings: LoginBenchSettings) -> Result<BenchReport, UeError> {
     let checkid = checkid_url(&settings.endpoint);
@@ -287,6 +400,40 @@ pub async fn run_logins(settings: LoginBenchSettings) -> Result<BenchReport, UeE
         workers.push(tokio::spawn(async move {
             let cookie = cookies[w % cookies.len()].clone();
             let mut latencies = Vec::new();
+            if endpoint.scheme() == "http" {
+                let cookie = cookie.and_then(|c| HeaderValue::from_str(&c).ok());
+                let checkid_target = match checkid.query() {
+                    Some(q) => format!("{}?{q}", checkid.path()),
+                    None => checkid.path().to_owned(),
+                };
+                let mut connection = None;
+                while Instant::now() < deadline {
+                    let t = Instant::now();
+                    if connection.is_none() {
+                        match RawConnection::open(&endpoint).await {
+                            Ok(c) => connection = Some(c),
+                            Err(e) => {
+                                failures.record(e);
+                                continue;
+                            }
+                        }
+                    }
+                    let Some(c) = connection.as_mut() else {
+                        continue;
+                    };
+                    let result =
+                        one_raw_login(c, endpoint.path(), &checkid_target, cookie.as_ref()).await;
+                    match result {
+                        Ok(()) => latencies.push(t.elapsed()),
+                        Err(e) => {
+                            // A fresh connection for the next login, as a browser would.
+                            connection = None;
+                            failures.record(e);
+                        }
+                    }
+                }
+                return latencies;
+            }
             while Instant::now() < deadline {
                 let t = Instant::now();
                 match one_login(&http, &endpoint, &checkid, cookie.as_deref()).await {

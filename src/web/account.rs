@@ -104,11 +104,15 @@ pub async fn account_revoke_post(
     if !valid {
         return refused("The page it came from belongs to another session.");
     }
+    let now = state.ctx.clock.now();
     match state
-        .ctx
-        .store
         .consents
-        .remove(&login.impi, &form.relying_party)
+        .remove(
+            &*state.ctx.store.consents,
+            &login.impi,
+            &form.relying_party,
+            now,
+        )
         .await
     {
         Ok(removed) => {

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod client_ip;
+pub mod consent_cache;
 pub mod pages;
 pub mod scrape;
 pub mod session;
@@ -41,6 +42,8 @@ pub struct Shared {
     pub ua: ua::Ua,
     /// The OpenID 2.0 provider.
     pub op: crate::openid2::endpoint::Op,
+    /// Remembered consents of both protocols, through a short-lived cache.
+    pub consents: consent_cache::ConsentCache,
     /// The OpenID Connect signing keys: loaded by [`AppState::open`] and
     /// [`AppState::open_for_roles`]; empty in a state from [`AppState::new`].
     pub key_ring: std::sync::Arc<crate::oidc::keys::KeyRing>,
@@ -107,6 +110,7 @@ impl AppState {
             keys,
             ua,
             op,
+            consents: consent_cache::ConsentCache::default(),
             key_ring,
         }))
     }
