@@ -281,8 +281,22 @@ pub struct UeBenchArgs {
     /// Measure full OpenID 2.0 logins at this OP endpoint (e.g. http://127.0.0.1:8080/openid)
     /// instead of bootstraps: each handset signs in and consents once, then every login is a
     /// checkid_setup and the relying party's check_authentication
-    #[arg(long, value_name = "ENDPOINT")]
+    #[arg(long, value_name = "ENDPOINT", conflicts_with = "oidc")]
     pub login: Option<url::Url>,
+    /// Measure complete OpenID Connect code flows against this issuer instead (authorize
+    /// with the session, PKCE, code, token with client_secret_basic, ID token verified here):
+    /// each handset signs in and consents once first
+    #[arg(long, value_name = "ISSUER", requires_all = ["client_id", "client_secret", "redirect_uri"])]
+    pub oidc: Option<url::Url>,
+    /// The confidential client the OIDC mode uses (`akaid client add`)
+    #[arg(long)]
+    pub client_id: Option<String>,
+    /// That client's secret
+    #[arg(long)]
+    pub client_secret: Option<String>,
+    /// That client's registered redirect URI (nothing needs to listen there)
+    #[arg(long)]
+    pub redirect_uri: Option<String>,
     /// How many of the generated subscribers to use
     #[arg(long, default_value_t = 1000)]
     pub subscribers: u64,
@@ -1240,6 +1254,27 @@ pub async fn ue_login(args: &UeLoginArgs, out: &mut dyn Write) -> Result<(), Com
 
 /// `akaid ue bench`
 pub async fn ue_bench(args: &UeBenchArgs, out: &mut dyn Write) -> Result<(), CommandError> {
+    if let (Some(issuer), Some(client_id), Some(client_secret), Some(redirect_uri)) = (
+        &args.oidc,
+        &args.client_id,
+        &args.client_secret,
+        &args.redirect_uri,
+    ) {
+        let report = crate::ue::oidc_bench::run_flows(crate::ue::oidc_bench::OidcBenchSettings {
+            issuer: issuer.clone(),
+            client_id: client_id.clone(),
+            client_secret: client_secret.clone(),
+            redirect_uri: redirect_uri.clone(),
+            bsf: args.bsf.clone(),
+            seed: args.seed.clone(),
+            subscribers: args.subscribers,
+            concurrency: args.concurrency,
+            duration: std::time::Duration::from_secs(args.duration),
+        })
+        .await?;
+        write!(out, "{report}")?;
+        return Ok(());
+    }
     if let Some(endpoint) = &args.login {
         let report = crate::ue::bench::run_logins(crate::ue::bench::LoginBenchSettings {
             endpoint: endpoint.clone(),

@@ -4,6 +4,8 @@
 //! per second with p50/p99 latency.
 
 use axum::http::HeaderValue;
+
+use super::raw_http::RawConnection;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -26,7 +28,7 @@ pub struct BenchSettings {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BenchReport {
-    /// What was counted: "bootstraps" or "logins".
+    /// What was counted: "bootstraps", "logins" or "code flows".
     pub what: &'static str,
     pub completed: u64,
     pub failed: u64,
@@ -61,7 +63,7 @@ impl std::fmt::Display for BenchReport {
     }
 }
 
-fn handset(seed: &str, index: u64) -> Result<Handset, UeError> {
+pub(crate) fn handset(seed: &str, index: u64) -> Result<Handset, UeError> {
     let sub = seeded(seed, index);
     Ok(Handset {
         impi: sub
@@ -78,13 +80,13 @@ fn handset(seed: &str, index: u64) -> Result<Handset, UeError> {
 
 /// Failed operations and the first error, shared by the workers.
 #[derive(Debug, Default)]
-struct Failures {
+pub(crate) struct Failures {
     count: AtomicU64,
     first: std::sync::Mutex<Option<String>>,
 }
 
 impl Failures {
-    fn record(&self, error: String) {
+    pub(crate) fn record(&self, error: String) {
         self.count.fetch_add(1, Ordering::Relaxed);
         let mut first = self.first.lock().unwrap_or_else(|p| p.into_inner());
         first.get_or_insert(error);
@@ -92,7 +94,7 @@ impl Failures {
 }
 
 /// Waits for the workers (each returns its latencies) and makes the report.
-async fn report(
+pub(crate) async fn report(
     what: &'static str,
     started: Instant,
     workers: Vec<tokio::task::JoinHandle<Vec<Duration>>>,
@@ -248,60 +250,6 @@ async fn one_login(
         Ok(())
     } else {
         Err(format!("check_authentication: {text}"))
-    }
-}
-
-/// One keep-alive HTTP/1.1 connection of a login worker, requests written by hand: the load
-/// generator shares the machine's cores with the OP it measures, so every microsecond it
-/// spends is one the OP does not get. (Plain-HTTP endpoints only; HTTPS goes through reqwest.)
-struct RawConnection {
-    sender: hyper::client::conn::http1::SendRequest<http_body_util::Full<axum::body::Bytes>>,
-    host: HeaderValue,
-}
-
-impl RawConnection {
-    async fn open(endpoint: &Url) -> Result<Self, String> {
-        let host = endpoint.host_str().ok_or("the endpoint has no host")?;
-        let port = endpoint.port_or_known_default().unwrap_or(80);
-        let stream = tokio::net::TcpStream::connect((host, port))
-            .await
-            .map_err(|e| format!("connect to {host}:{port}: {e}"))?;
-        stream.set_nodelay(true).map_err(|e| e.to_string())?;
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-                .await
-                .map_err(|e| e.to_string())?;
-        tokio::spawn(connection);
-        let authority = match endpoint.port() {
-            Some(p) => format!("{host}:{p}"),
-            None => host.to_owned(),
-        };
-        Ok(Self {
-            sender,
-            host: HeaderValue::from_str(&authority).map_err(|e| e.to_string())?,
-        })
-    }
-
-    async fn send(
-        &mut self,
-        request: axum::http::request::Builder,
-        body: axum::body::Bytes,
-    ) -> Result<(axum::http::response::Parts, axum::body::Bytes), String> {
-        use http_body_util::BodyExt;
-        let request = request
-            .header(axum::http::header::HOST, self.host.clone())
-            .header(axum::http::header::USER_AGENT, super::USER_AGENT)
-            .body(http_body_util::Full::new(body))
-            .map_err(|e| e.to_string())?;
-        self.sender.ready().await.map_err(|e| e.to_string())?;
-        let response = self
-            .sender
-            .send_request(request)
-            .await
-            .map_err(|e| e.to_string())?;
-        let (parts, body) = response.into_parts();
-        let body = body.collect().await.map_err(|e| e.to_string())?.to_bytes();
-        Ok((parts, body))
     }
 }
 

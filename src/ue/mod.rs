@@ -5,6 +5,8 @@
 
 pub mod bench;
 pub mod browser;
+pub mod oidc_bench;
+pub mod raw_http;
 pub mod state;
 pub mod ub;
 
