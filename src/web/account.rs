@@ -50,24 +50,22 @@ pub async fn account_get(
             token
         }
     };
-    let sites = rows
-        .into_iter()
-        .map(|row| {
-            let (name, host) = display_name(&row.relying_party);
-            AllowedSite {
-                name,
-                host,
-                shared: row.shared.split(' ').map(pages::describe_item).collect(),
-                since: row
-                    .created_at
-                    .format(time::macros::format_description!(
-                        "[day] [month repr:long] [year]"
-                    ))
-                    .unwrap_or_default(),
-                relying_party: row.relying_party,
-            }
-        })
-        .collect();
+    let mut sites = Vec::with_capacity(rows.len());
+    for row in rows {
+        let (name, host) = display_name(&state, &row.relying_party).await;
+        sites.push(AllowedSite {
+            name,
+            host,
+            shared: row.shared.split(' ').map(pages::describe_item).collect(),
+            since: row
+                .created_at
+                .format(time::macros::format_description!(
+                    "[day] [month repr:long] [year]"
+                ))
+                .unwrap_or_default(),
+            relying_party: row.relying_party,
+        });
+    }
     pages::html(
         StatusCode::OK,
         &AccountPage {
@@ -116,6 +114,19 @@ pub async fn account_revoke_post(
         .await
     {
         Ok(removed) => {
+            // What an OpenID Connect client was issued on the strength of that consent (its
+            // refresh tokens, and access tokens at userinfo) ends with it.
+            if let Some(id) = form.relying_party.strip_prefix("oidc:")
+                && let Ok(id) = id.parse::<crate::ids::ClientId>()
+                && let Err(e) = state
+                    .ctx
+                    .store
+                    .grants
+                    .revoke_grants_of(&login.impi, &id, now)
+                    .await
+            {
+                return internal(&e.to_string());
+            }
             if removed {
                 tracing::info!(
                     relying_party = form.relying_party,
@@ -148,16 +159,32 @@ fn revoke_form(body: &[u8]) -> Result<RevokeForm, ()> {
     })
 }
 
-/// How a consent's relying party is shown: its full name and its host.
-fn display_name(relying_party: &str) -> (String, String) {
+/// How a consent's relying party is shown: a line of detail and the name in the heading (a
+/// realm's URL and host; an OpenID Connect client's redirect host and registered name).
+async fn display_name(state: &AppState, relying_party: &str) -> (String, String) {
     if let Some(realm) = relying_party.strip_prefix("openid2:") {
         let host = crate::openid2::Realm::parse(realm)
             .map(|r| r.host().to_owned())
             .unwrap_or_else(|_| realm.to_owned());
         return (realm.to_owned(), host);
     }
-    if let Some(client) = relying_party.strip_prefix("oidc:") {
-        return (format!("OpenID Connect client {client}"), client.to_owned());
+    if let Some(id) = relying_party.strip_prefix("oidc:") {
+        let client = match id.parse::<crate::ids::ClientId>() {
+            Ok(id) => state.ctx.store.clients.get(&id).await.ok().flatten(),
+            Err(_) => None,
+        };
+        return match client {
+            Some(c) => {
+                let host = c
+                    .redirect_uris
+                    .first()
+                    .and_then(|u| url::Url::parse(u).ok())
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_default();
+                (host, c.name)
+            }
+            None => (String::new(), id.to_owned()),
+        };
     }
     (relying_party.to_owned(), relying_party.to_owned())
 }
