@@ -2,6 +2,7 @@
 //! keys, registered clients, the discovery document, grants (codes, refresh tokens, PKCE,
 //! scopes) and token claims, and the HTTP handlers so far.
 
+pub mod authorize;
 pub mod client;
 pub mod discovery;
 pub mod endpoint;

@@ -166,12 +166,26 @@ pub fn op_router(state: AppState) -> Router {
             "/id/{pseudonym}/xrds",
             get(openid2::openid2_identifier_xrds_get),
         )
+        .route(
+            paths::AUTHORIZE,
+            get(oidc::oidc_authorize_get).post(oidc::oidc_authorize_get),
+        )
+        .route("/authorize/consent", post(oidc::oidc_consent_post))
+        .route(
+            paths::LOGOUT,
+            get(oidc::oidc_logout_get).post(oidc::oidc_logout_get),
+        )
         .route("/account", get(account::account_get))
         .route("/account/revoke", post(account::account_revoke_post))
         .route("/static/akaid.css", get(pages::web_static_css_get))
         .layer(sessions)
         .route(paths::DISCOVERY, get(oidc::oidc_discovery_get))
         .route(paths::JWKS, get(oidc::oidc_jwks_get))
+        .route(paths::TOKEN, post(oidc::oidc_token_post))
+        .route(
+            paths::USERINFO,
+            get(oidc::oidc_userinfo_get).post(oidc::oidc_userinfo_get),
+        )
         .route("/healthz", get(web_healthz_get))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .with_state(state)
@@ -317,7 +331,8 @@ pub async fn serve(ctx: Context) -> Result<(), ServeError> {
 }
 
 /// Deletes expired state: Ub challenges and bootstrapping sessions, login sessions, Ua
-/// nonces, OpenID 2.0 associations and response nonces. Every process sweeps; the deletes
+/// nonces, OpenID 2.0 associations and response nonces, OpenID Connect grants past their
+/// codes and refresh tokens. Every process sweeps; the deletes
 /// are idempotent.
 pub async fn sweep(state: &AppState) {
     match state.bsf.sweep().await {
@@ -334,14 +349,16 @@ pub async fn sweep(state: &AppState) {
             store.login_sessions.sweep(now).await?,
             store.ua_nonces.sweep(now).await?,
             store.openid2.sweep(now).await?,
+            store.grants.sweep(now).await?,
         ))
     };
     match swept.await {
-        Ok((l, u, o)) if l + u + o > 0 => {
+        Ok((l, u, o, g)) if l + u + o + g > 0 => {
             tracing::debug!(
                 login_sessions = l,
                 ua_nonces = u,
                 openid2 = o,
+                oidc_grants = g,
                 "swept expired OP state"
             );
         }

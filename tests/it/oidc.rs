@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::support::{OpServer, akaid, free_port, op_server_with, stderr};
 
 mod clients;
+mod flow;
 
 fn issuer(server: &OpServer) -> String {
     server.op_url.as_str().trim_end_matches('/').to_owned()
