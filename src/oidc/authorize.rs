@@ -29,6 +29,7 @@ use time::Duration;
 
 use crate::ids::{ClientId, Msisdn};
 use crate::oidc::grant::{CodeChallenge, Scope, Scopes};
+use crate::openid2::realm::Realm;
 
 /// The first stage: who the request is for and where answers go. Its errors are pages.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,8 +87,9 @@ pub struct AuthRequest {
     pub max_age: Option<Duration>,
     pub login_hint: Option<Msisdn>,
     pub code_challenge: Option<CodeChallenge>,
-    /// `openid2_realm` (OpenID 2.0 → OpenID Connect Migration 1.0 §3), with scope `openid2`.
-    pub openid2_realm: Option<String>,
+    /// `openid2_realm` (OpenID 2.0 → OpenID Connect Migration 1.0 §3), with scope `openid2`:
+    /// a realm the redirect URI is inside (OpenID 2.0 §9.2), not an over-broad wildcard.
+    pub openid2_realm: Option<Realm>,
 }
 
 /// The parameters once each, or the name of one sent twice.
@@ -256,9 +258,23 @@ impl AuthRequest {
             max_age = Some(Duration::ZERO);
         }
         let login_hint = get("login_hint").and_then(|h| h.parse::<Msisdn>().ok());
-        let openid2_realm = get("openid2_realm")
-            .filter(|_| scope.contains(Scope::Openid2))
-            .map(str::to_owned);
+        let openid2_realm = match get("openid2_realm").filter(|_| scope.contains(Scope::Openid2)) {
+            None => None,
+            Some(text) => {
+                let bad = |why: String| {
+                    AuthError::new("invalid_request", format!("openid2_realm {text:?}: {why}"))
+                };
+                let realm = Realm::parse(text).map_err(|e| bad(e.to_string()))?;
+                if realm.is_overbroad() {
+                    return Err(bad("the realm is too broad".into()));
+                }
+                // Migration 1.0 §3: the redirect URI must be inside the realm, as return_to.
+                realm
+                    .check(&target.redirect_uri)
+                    .map_err(|e| bad(e.to_string()))?;
+                Some(realm)
+            }
+        };
         Ok(Self {
             target,
             state: get("state").map(str::to_owned),
@@ -396,6 +412,35 @@ mod tests {
         assert_eq!(
             parse(&[("request", "eyJ")], false).unwrap_err().error,
             "request_not_supported"
+        );
+    }
+
+    #[test]
+    fn openid2_realm_must_cover_the_redirect_uri() {
+        let realm = |text: &str, scope: &str| {
+            let mut p = pairs(&BASE);
+            p[3].1 = scope.into();
+            p.push(("openid2_realm".into(), text.into()));
+            let t = Target::parse(&p).unwrap();
+            AuthRequest::parse(&p, t, false)
+        };
+        let ok = realm("https://*.rp.example/", "openid openid2").unwrap();
+        assert_eq!(ok.openid2_realm.unwrap().host(), "rp.example");
+        assert!(
+            realm("https://rp.example/", "openid")
+                .unwrap()
+                .openid2_realm
+                .is_none()
+        );
+        assert_eq!(
+            realm("https://other.example/", "openid openid2")
+                .unwrap_err()
+                .error,
+            "invalid_request"
+        );
+        assert_eq!(
+            realm("https://*.com/", "openid openid2").unwrap_err().error,
+            "invalid_request"
         );
     }
 

@@ -453,6 +453,15 @@ async fn issue_code(
 ) -> Response {
     let now = state.ctx.clock.now();
     let config = &state.ctx.config;
+    let openid2_id = match &request.openid2_realm {
+        Some(realm) => {
+            match crate::openid2::endpoint::identifier_for_realm(state, &login.impi, realm).await {
+                Ok(id) => Some(id),
+                Err(page) => return page,
+            }
+        }
+        None => None,
+    };
     let mut rng = OsEntropy;
     let code = AuthorizationCode::generate(&mut rng);
     let grant = Grant {
@@ -463,6 +472,7 @@ async fn issue_code(
         shared: shared.join(" "),
         auth_time: login.auth_time,
         acr: Some(ACR_PHISHING_RESISTANT.to_owned()),
+        openid2_id,
     };
     let expires_at = now + secs(config.oidc_code_ttl_secs);
     let row = CodeRow {
@@ -901,7 +911,7 @@ async fn issue_tokens(
         .map_err(|e| TokenError::server(&e.to_string()))?;
     let mut body = Map::new();
     if scope.contains(Scope::Openid) {
-        let claims = IdToken {
+        let mut claims = IdToken {
             issuer: &iss,
             subject: &sub,
             client_id: client.client_id.as_str(),
@@ -914,6 +924,13 @@ async fn issue_tokens(
             alg: key.alg(),
         }
         .claims();
+        if let Some(id) = grant
+            .openid2_id
+            .as_ref()
+            .filter(|_| scope.contains(Scope::Openid2))
+        {
+            claims.insert("openid2_id".into(), id.as_str().into());
+        }
         let id_token = sign_jwt(&key, Some(ID_TOKEN_TYP), &Value::Object(claims))
             .map_err(|e| TokenError::server(&e.to_string()))?;
         body.insert("id_token".into(), id_token.into());

@@ -157,6 +157,22 @@ pub async fn subject_for(
     ))
 }
 
+/// The identifier URL a subscriber has at `realm`, as `checkid` asserts it (the operator's
+/// stable-identifier policy included): OpenID Connect's `openid2_id` claim (OpenID 2.0 →
+/// OpenID Connect Migration 1.0 §4).
+pub async fn identifier_for_realm(
+    state: &AppState,
+    impi: &Impi,
+    realm: &super::realm::Realm,
+) -> Result<String, Response> {
+    let stable = match realm_policy(state, realm.as_str()).await {
+        Ok(p) => p.is_some_and(|p| p.stable_identifier),
+        Err(e) => return Err(internal(&e)),
+    };
+    let pseudonym = subject_for(state, impi, realm.host(), stable).await?;
+    Ok(state.op.identifier(&pseudonym))
+}
+
 /// The subscriber's identifier URL at the request's realm.
 async fn identifier_at(
     state: &AppState,

@@ -1,4 +1,4 @@
-//! SQL of the OpenID Connect grants aggregate (migration 0008), shared by SQLite and
+//! SQL of the OpenID Connect grants aggregate (migrations 0008, 0009), shared by SQLite and
 //! PostgreSQL like `common.rs`.
 //!
 //! Every decision is made by the database, so any number of processes agree:
@@ -48,6 +48,7 @@ macro_rules! impl_grants_sql {
                     shared: row.try_get("shared")?,
                     auth_time: time_from_db(row.try_get("auth_time")?)?,
                     acr: row.try_get("acr")?,
+                    openid2_id: row.try_get("openid2_id")?,
                 })
             }
 
@@ -68,8 +69,8 @@ macro_rules! impl_grants_sql {
             }
 
             /// A grant that is not revoked.
-            const LIVE_GRANT: &str = "SELECT id, client_id, impi, scope, shared, auth_time, acr \
-                 FROM oidc_grants WHERE id = $1 AND revoked_at IS NULL";
+            const LIVE_GRANT: &str = "SELECT id, client_id, impi, scope, shared, auth_time, acr, \
+                 openid2_id FROM oidc_grants WHERE id = $1 AND revoked_at IS NULL";
 
             const REFRESH_INSERT: &str = "INSERT INTO oidc_refresh_tokens \
                  (token_hash, grant_id, parent_hash, issued_at, expires_at) \
@@ -89,8 +90,8 @@ macro_rules! impl_grants_sql {
                     let mut tx = self.pool.begin().await?;
                     sqlx::query(
                         "INSERT INTO oidc_grants (id, client_id, impi, scope, shared, \
-                         auth_time, acr, created_at, expires_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                         auth_time, acr, created_at, expires_at, openid2_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                     )
                     .bind(grant.id.as_str())
                     .bind(grant.client_id.as_str())
@@ -102,12 +103,14 @@ macro_rules! impl_grants_sql {
                     .bind(created_at.unix_timestamp())
                     // Kept at least as long as its code, so a second use is recognised.
                     .bind(keep_until.max(code.expires_at).unix_timestamp())
+                    .bind(grant.openid2_id.as_deref())
                     .execute(&mut *tx)
                     .await?;
                     sqlx::query(
                         "INSERT INTO oidc_codes (code_hash, grant_id, client_id, impi, \
                          redirect_uri, scope, shared, nonce, code_challenge, auth_time, acr, \
-                         expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                         expires_at, openid2_id) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                     )
                     .bind(&code.hash.as_bytes()[..])
                     .bind(grant.id.as_str())
@@ -121,6 +124,7 @@ macro_rules! impl_grants_sql {
                     .bind(grant.auth_time.unix_timestamp())
                     .bind(grant.acr.as_deref())
                     .bind(code.expires_at.unix_timestamp())
+                    .bind(grant.openid2_id.as_deref())
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
@@ -139,7 +143,7 @@ macro_rules! impl_grants_sql {
                            AND EXISTS (SELECT 1 FROM oidc_grants g \
                                        WHERE g.id = oidc_codes.grant_id AND g.revoked_at IS NULL) \
                          RETURNING code_hash, grant_id, client_id, impi, redirect_uri, scope, \
-                           shared, nonce, code_challenge, auth_time, acr, expires_at",
+                           shared, nonce, code_challenge, auth_time, acr, expires_at, openid2_id",
                     )
                     .bind(&hash.as_bytes()[..])
                     .bind(now_db)

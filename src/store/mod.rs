@@ -546,6 +546,10 @@ pub struct Grant {
     /// ones included (Core §12.2).
     pub auth_time: OffsetDateTime,
     pub acr: Option<String>,
+    /// The subscriber's OpenID 2.0 identifier at the request's `openid2_realm` (scope
+    /// `openid2`; OpenID 2.0 → OpenID Connect Migration 1.0 §4), for every ID token's
+    /// `openid2_id`.
+    pub openid2_id: Option<String>,
 }
 
 /// An authorization code as stored: its hash, never the code (RFC 6749 §4.1.2).

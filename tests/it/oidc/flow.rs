@@ -33,7 +33,14 @@ fn issuer(server: &OpServer) -> String {
 }
 
 async fn provisioned(clock: Option<Arc<dyn akaid::clock::Clock>>) -> OpServer {
-    let server = op_server_with(clock, |_| {}).await;
+    provisioned_with(clock, |_| {}).await
+}
+
+async fn provisioned_with(
+    clock: Option<Arc<dyn akaid::clock::Clock>>,
+    configure: impl FnOnce(&mut akaid::config::Config),
+) -> OpServer {
+    let server = op_server_with(clock, configure).await;
     let mut sub = subscriber(IMPI);
     sub.msisdn = Some(MSISDN.parse().unwrap());
     server.ctx.hss.add(&sub).await.unwrap();
@@ -776,4 +783,58 @@ async fn logout_ends_the_session_and_returns_to_the_registered_uri() {
     assert_eq!(query(&landing.url)["state"], "bye-1");
     let landing = b.login(&url, Decision::Allow).await.unwrap();
     assert_eq!(query(&landing.url)["error"], "login_required");
+}
+
+/// OpenID 2.0 → OpenID Connect Migration 1.0: with scope `openid2` and `openid2_realm`, the
+/// ID token's `openid2_id` is the claimed identifier an OpenID 2.0 login at that realm gets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid2_id_is_the_identifier_the_openid2_login_gets_at_the_realm() {
+    let server = provisioned_with(None, |config| {
+        config.openid2_rp_discovery = akaid::config::RpDiscovery::Off;
+    })
+    .await;
+    let (c, secret) = client(&server, false, None).await;
+    let realm = "http://localhost:9/";
+    let mut b = browser(&server);
+    let mut checkid = server.op_url.join("openid").unwrap();
+    let select = "http://specs.openid.net/auth/2.0/identifier_select";
+    checkid
+        .query_pairs_mut()
+        .append_pair("openid.ns", "http://specs.openid.net/auth/2.0")
+        .append_pair("openid.mode", "checkid_setup")
+        .append_pair("openid.claimed_id", select)
+        .append_pair("openid.identity", select)
+        .append_pair("openid.realm", realm)
+        .append_pair("openid.return_to", "http://localhost:9/openid2");
+    let landing = b.login(&checkid, Decision::Allow).await.unwrap();
+    let claimed = query(&landing.url)["openid.claimed_id"].clone();
+    assert!(claimed.starts_with(server.op_url.as_str()), "{claimed}");
+
+    let url = authorize_url(
+        &server,
+        c.client_id.as_str(),
+        &[("scope", "openid openid2"), ("openid2_realm", realm)],
+    );
+    let code = code_for(&mut b, &url).await;
+    let (status, tokens) = code_tokens(&server, &c, &secret.unwrap(), &code).await;
+    assert_eq!(status, 200, "{tokens}");
+    let claims = jose::verify_jwt(
+        &server.state.key_ring.jwks(),
+        tokens["id_token"].as_str().unwrap(),
+        Some("JWT"),
+    )
+    .unwrap();
+    assert_eq!(claims["openid2_id"], json!(claimed));
+
+    // A realm the redirect URI is not inside is refused at the redirect URI.
+    let url = authorize_url(
+        &server,
+        c.client_id.as_str(),
+        &[
+            ("scope", "openid openid2"),
+            ("openid2_realm", "http://other.example/"),
+        ],
+    );
+    let landing = b.login(&url, Decision::Allow).await.unwrap();
+    assert_eq!(query(&landing.url)["error"], "invalid_request");
 }

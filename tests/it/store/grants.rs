@@ -48,6 +48,7 @@ async fn grant(db: &TestDb, tag: u8, impi: &str, client_id: &str) -> Grant {
         shared: "identifier phone".into(),
         auth_time: at(-30),
         acr: Some("urn:akaid:gba".into()),
+        openid2_id: Some("https://op.example/id/abc".into()),
     }
 }
 
