@@ -9,6 +9,7 @@ use crate::support::{OpServer, akaid, free_port, op_server_with, stderr};
 
 mod clients;
 mod flow;
+mod interop;
 
 fn issuer(server: &OpServer) -> String {
     server.op_url.as_str().trim_end_matches('/').to_owned()
@@ -73,6 +74,10 @@ async fn discovery_names_the_issuer_and_what_the_op_supports() {
         ("request_parameter_supported", json!(false)),
         ("request_uri_parameter_supported", json!(false)),
         ("claims_parameter_supported", json!(false)),
+        (
+            "authorization_response_iss_parameter_supported",
+            json!(true),
+        ),
     ] {
         assert_eq!(doc[field], want, "{field}");
     }

@@ -2,8 +2,7 @@
 //! library, in `tests/interop/python/rp.py`), the software handset as the browser, and the
 //! negative cases of issue 4 driven directly over HTTP.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 
 use akaid::clock::FixedClock;
@@ -11,7 +10,7 @@ use akaid::ue::browser::{Browser, Decision, Landing};
 use akaid::ue::ub::Handset;
 use serde_json::Value;
 
-use crate::support::{OpServer, op_server_with, subscriber};
+use crate::support::{OpServer, RpProcess, op_server_with, subscriber};
 
 const IMPI: &str = "alice@ims.example.org";
 const MSISDN: &str = "+447700900123";
@@ -51,89 +50,16 @@ fn browser(server: &OpServer) -> Browser {
     .unwrap()
 }
 
-/// python-openid's relying party, running as a child process while this lives.
-struct PythonRp {
-    child: Child,
-    url: String,
-}
+/// python-openid's relying party (`tests/interop/python/rp.py`) or the npm `openid` one.
+type PythonRp = RpProcess;
 
-impl Drop for PythonRp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl PythonRp {
-    /// `None` (the test is skipped) when no interpreter with python-openid is configured,
-    /// unless `AKAID_REQUIRE_INTEROP=1`, as in CI.
+impl RpProcess {
     fn start() -> Option<Self> {
-        let python = match std::env::var("AKAID_TEST_PYTHON") {
-            Ok(p) => p,
-            Err(_) => {
-                assert!(
-                    std::env::var("AKAID_REQUIRE_INTEROP").as_deref() != Ok("1"),
-                    "AKAID_REQUIRE_INTEROP=1 but AKAID_TEST_PYTHON (a python with \
-                     tests/interop/python/requirements.txt) is not set"
-                );
-                eprintln!("skipped: AKAID_TEST_PYTHON is not set");
-                return None;
-            }
-        };
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/python/rp.py");
-        Some(Self::spawn(&python, script))
+        Self::python("rp.py")
     }
 
-    /// The npm `openid` relying party (`tests/interop/node`, after `npm ci` there): skipped
-    /// unless `AKAID_TEST_NODE=1`, required with `AKAID_REQUIRE_INTEROP=1`.
     fn start_node() -> Option<Self> {
-        if std::env::var("AKAID_TEST_NODE").as_deref() != Ok("1") {
-            assert!(
-                std::env::var("AKAID_REQUIRE_INTEROP").as_deref() != Ok("1"),
-                "AKAID_REQUIRE_INTEROP=1 but AKAID_TEST_NODE=1 (npm ci in tests/interop/node) \
-                 is not set"
-            );
-            eprintln!("skipped: AKAID_TEST_NODE is not set");
-            return None;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/node/rp.js");
-        Some(Self::spawn("node", script))
-    }
-
-    fn spawn(program: &str, script: &str) -> Self {
-        let mut child = Command::new(program)
-            .args([script, "--port", "0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("start {script}: {e}"));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening ")
-            .unwrap_or_else(|| panic!("{script} printed {line:?}"))
-            .to_owned();
-        Self { child, url }
-    }
-
-    fn login_url(&self, op: &url::Url, query: &str) -> url::Url {
-        let identifier: String =
-            url::form_urlencoded::byte_serialize(op.as_str().as_bytes()).collect();
-        format!("{}login?identifier={identifier}&{query}", self.url)
-            .parse()
-            .unwrap()
-    }
-
-    async fn get_json(&self, path_and_query: &str) -> Value {
-        reqwest::get(format!("{}{path_and_query}", self.url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        Self::node("rp.js")
     }
 }
 

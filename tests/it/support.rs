@@ -1,7 +1,8 @@
 //! Test helpers: databases for both backends, test subscribers, the real binary.
 
+use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -294,5 +295,96 @@ pub async fn op_server_with(
         ctx,
         state,
         _dir: dir,
+    }
+}
+
+/// A relying party from `tests/interop/` (python or node), running as a child process while
+/// this lives. It prints `listening <url>` as its first line.
+pub struct RpProcess {
+    child: Child,
+    pub url: String,
+}
+
+impl Drop for RpProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl RpProcess {
+    /// `tests/interop/python/<script>`; `None` (the test is skipped) when no interpreter with
+    /// tests/interop/python/requirements.txt is configured, unless `AKAID_REQUIRE_INTEROP=1`,
+    /// as in CI.
+    pub fn python(script: &str) -> Option<Self> {
+        let python = match std::env::var("AKAID_TEST_PYTHON") {
+            Ok(p) => p,
+            Err(_) => {
+                assert!(
+                    std::env::var("AKAID_REQUIRE_INTEROP").as_deref() != Ok("1"),
+                    "AKAID_REQUIRE_INTEROP=1 but AKAID_TEST_PYTHON (a python with \
+                     tests/interop/python/requirements.txt) is not set"
+                );
+                eprintln!("skipped: AKAID_TEST_PYTHON is not set");
+                return None;
+            }
+        };
+        let script = format!(
+            "{}/tests/interop/python/{script}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        Some(Self::spawn(&python, &script))
+    }
+
+    /// `tests/interop/node/<script>` (after `npm ci` there): skipped unless
+    /// `AKAID_TEST_NODE=1`, required with `AKAID_REQUIRE_INTEROP=1`.
+    pub fn node(script: &str) -> Option<Self> {
+        if std::env::var("AKAID_TEST_NODE").as_deref() != Ok("1") {
+            assert!(
+                std::env::var("AKAID_REQUIRE_INTEROP").as_deref() != Ok("1"),
+                "AKAID_REQUIRE_INTEROP=1 but AKAID_TEST_NODE=1 (npm ci in tests/interop/node) \
+                 is not set"
+            );
+            eprintln!("skipped: AKAID_TEST_NODE is not set");
+            return None;
+        }
+        let script = format!("{}/tests/interop/node/{script}", env!("CARGO_MANIFEST_DIR"));
+        Some(Self::spawn("node", &script))
+    }
+
+    fn spawn(program: &str, script: &str) -> Self {
+        let mut child = Command::new(program)
+            .args([script, "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {script}: {e}"));
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening ")
+            .unwrap_or_else(|| panic!("{script} printed {line:?}"))
+            .to_owned();
+        Self { child, url }
+    }
+
+    pub fn login_url(&self, op: &url::Url, query: &str) -> url::Url {
+        let identifier: String =
+            url::form_urlencoded::byte_serialize(op.as_str().as_bytes()).collect();
+        format!("{}login?identifier={identifier}&{query}", self.url)
+            .parse()
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, path_and_query: &str) -> serde_json::Value {
+        reqwest::get(format!("{}{path_and_query}", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 }
