@@ -113,6 +113,8 @@ pub struct ProviderMetadata {
     pub request_parameter_supported: bool,
     /// Discovery §3: its default is `true`, so it is said explicitly.
     pub request_uri_parameter_supported: bool,
+    /// RFC 9207 §3: every authorization response (codes and errors) carries `iss`.
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 impl ProviderMetadata {
@@ -150,6 +152,7 @@ impl ProviderMetadata {
             claims_parameter_supported: false,
             request_parameter_supported: false,
             request_uri_parameter_supported: false,
+            authorization_response_iss_parameter_supported: true,
         }
     }
 }

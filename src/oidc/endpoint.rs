@@ -964,13 +964,14 @@ async fn issue_tokens(
     Ok(Value::Object(body))
 }
 
-/// An RFC 6750 §3 challenge.
+/// An RFC 6750 §3 challenge; without `error` (no token sent at all, §3.1) the body names
+/// no error code either.
 fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> Response {
     let mut r = no_store_json(
         status,
         &match error {
             Some(e) => json!({"error": e, "error_description": description}),
-            None => json!({"error": "invalid_request", "error_description": description}),
+            None => json!({"error_description": description}),
         },
     );
     let challenge = match error {
