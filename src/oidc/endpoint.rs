@@ -231,7 +231,8 @@ async fn msisdn_of(state: &AppState, impi: &Impi) -> Result<Option<String>, Stri
 }
 
 /// The consent items a request asks for that this subscriber has: `identifier`, `phone`
-/// (scope `phone` and an MSISDN), and profile fields with a claim (scope `profile`).
+/// (scope `phone` and an MSISDN), profile fields with a claim (scope `profile`), and
+/// `offline_access` (Core §11: a refresh token needs the subscriber's consent).
 async fn consent_items(
     state: &AppState,
     scope: Scopes,
@@ -248,6 +249,9 @@ async fn consent_items(
                 items.push(field.as_str().to_owned());
             }
         }
+    }
+    if scope.contains(Scope::OfflineAccess) {
+        items.push("offline_access".to_owned());
     }
     Ok(items)
 }
@@ -1153,5 +1157,54 @@ pub async fn oidc_logout_get(
             &format!("{OPERATOR} no longer has you signed in on this device."),
             "You can close this page.",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_form_decoded() {
+        assert_eq!(form_decode("a%2Bb+c").as_deref(), Some("a+b c"));
+        assert_eq!(form_decode("%zz"), None);
+        assert_eq!(form_decode("%4"), None);
+        use base64::Engine as _;
+        let mut headers = HeaderMap::new();
+        let encoded = base64::engine::general_purpose::STANDARD.encode("c%3A1:s%25");
+        headers.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {encoded}")).unwrap(),
+        );
+        let (id, secret, basic) = credentials(&headers, &HashMap::new()).unwrap();
+        assert_eq!(
+            (id.as_str(), secret.as_deref(), basic),
+            ("c:1", Some("s%"), true)
+        );
+        let mut form = HashMap::new();
+        form.insert("client_secret", "x");
+        assert_eq!(
+            credentials(&headers, &form).unwrap_err().error,
+            "invalid_request",
+            "two methods at once"
+        );
+        let form = HashMap::from([("client_id", "c2")]);
+        let (id, secret, basic) = credentials(&HeaderMap::new(), &form).unwrap();
+        assert_eq!((id.as_str(), secret, basic), ("c2", None, false));
+        let none = credentials(&HeaderMap::new(), &HashMap::new()).unwrap_err();
+        assert_eq!(none.error, "invalid_client");
+    }
+
+    #[test]
+    fn profile_claims_use_the_openid_connect_names() {
+        assert_eq!(
+            profile_claim(ProfileField::Fullname, "Ada L"),
+            Some(("name", "Ada L".to_owned()))
+        );
+        assert_eq!(
+            profile_claim(ProfileField::Gender, "F"),
+            Some(("gender", "female".to_owned()))
+        );
+        assert_eq!(profile_claim(ProfileField::Email, "a@b"), None);
     }
 }

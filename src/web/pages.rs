@@ -111,11 +111,13 @@ pub fn html(status: StatusCode, page: &impl Template, form_action: Option<&str>)
     }
 }
 
-/// What a consent item (`identifier`, `phone`, a profile field name) means to a person.
+/// What a consent item (`identifier`, `phone`, `offline_access`, a profile field name) means to
+/// a person.
 pub fn describe_item(item: &str) -> String {
     match item {
         "identifier" => "An identifier for you that only this site gets".to_owned(),
         "phone" => "Your mobile number".to_owned(),
+        "offline_access" => "Staying signed in while you are away from the site".to_owned(),
         other => crate::profile::ProfileField::parse(other)
             .map_or_else(|| other.to_owned(), |f| f.describe().to_owned()),
     }
