@@ -919,8 +919,12 @@ async fn issue_tokens(
         grant_id: &grant.id,
     }
     .claims();
-    let access = sign_jwt(&access_key, Some(ACCESS_TOKEN_TYP), &Value::Object(access_claims))
-        .map_err(|e| TokenError::server(&e.to_string()))?;
+    let access = sign_jwt(
+        &access_key,
+        Some(ACCESS_TOKEN_TYP),
+        &Value::Object(access_claims),
+    )
+    .map_err(|e| TokenError::server(&e.to_string()))?;
     let mut body = Map::new();
     if scope.contains(Scope::Openid) {
         let mut claims = IdToken {
