@@ -47,7 +47,7 @@ use crate::store::{
     CodeRow, CodeTake, ConsentRow, Grant, NewRefreshToken, OidcClient, RefreshTokenRow, Rotation,
 };
 use crate::web::AppState;
-use crate::web::pages::{self, ConsentPage, OPERATOR};
+use crate::web::pages::{self, ConsentPage, LogoutConfirmPage, OPERATOR};
 use crate::web::session::Login;
 use crate::web::ua::UaRequest;
 
@@ -1088,10 +1088,14 @@ pub async fn oidc_userinfo_get(State(state): State<AppState>, headers: HeaderMap
     no_store_json(StatusCode::OK, &Value::Object(out))
 }
 
+/// The session key of the sign-out confirmation's CSRF token.
+const LOGOUT_CSRF: &str = "logout_csrf";
+
 /// `GET|POST /logout` (RP-Initiated Logout 1.0 §2, §3): ends the OP session, then returns
 /// to the client's registered `post_logout_redirect_uri` or shows a signed-out page.
 /// `id_token_hint` must be an ID token this OP signed (an expired one is fine); a
 /// `post_logout_redirect_uri` needs the client, from the hint's `aud` or `client_id`.
+/// Without the hint, a signed-in subscriber is asked first.
 pub async fn oidc_logout_get(
     State(state): State<AppState>,
     session: Session,
@@ -1157,6 +1161,36 @@ pub async fn oidc_logout_get(
             params.push(("state", s));
         }
         redirect = redirect_with(target, &params);
+    }
+    // Without an ID token from a site this OP signed someone in to, anyone's page could send
+    // the browser here: ask first (RP-Initiated Logout 1.0 §2), with a token bound to the
+    // session so the answer cannot be forged either.
+    if get("id_token_hint").is_none() && crate::web::session::login(&session).await.is_some() {
+        let expected: Option<String> = session.get(LOGOUT_CSRF).await.ok().flatten();
+        let confirmed = matches!(
+            (get("confirm"), expected.as_deref()),
+            (Some(given), Some(expected))
+                if bool::from(subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()))
+        );
+        if !confirmed || method != Method::POST {
+            let token = crate::web::ua::random_b64::<24>();
+            if let Err(e) = session.insert(LOGOUT_CSRF, &token).await {
+                return internal_page(&e.to_string());
+            }
+            let fields = ["client_id", "post_logout_redirect_uri", "state"]
+                .iter()
+                .filter_map(|name| get(name).map(|v| ((*name).to_owned(), v.to_owned())))
+                .collect();
+            return pages::html(
+                StatusCode::OK,
+                &LogoutConfirmPage {
+                    operator: OPERATOR,
+                    csrf: &token,
+                    fields,
+                },
+                None,
+            );
+        }
     }
     if let Err(e) = session.flush().await {
         return internal_page(&e.to_string());

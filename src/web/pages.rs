@@ -72,6 +72,23 @@ impl std::fmt::Debug for AccountPage<'_> {
     }
 }
 
+#[derive(Template)]
+#[template(path = "logout_confirm.html")]
+pub struct LogoutConfirmPage<'a> {
+    pub operator: &'static str,
+    pub csrf: &'a str,
+    pub fields: Vec<(String, String)>,
+}
+
+impl std::fmt::Debug for LogoutConfirmPage<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogoutConfirmPage")
+            .field("csrf", &"[redacted]")
+            .field("fields", &self.fields)
+            .finish()
+    }
+}
+
 #[derive(Debug, Template)]
 #[template(path = "self_post.html")]
 pub struct SelfPostPage<'a> {

@@ -838,3 +838,60 @@ async fn openid2_id_is_the_identifier_the_openid2_login_gets_at_the_realm() {
     let landing = b.login(&url, Decision::Allow).await.unwrap();
     assert_eq!(query(&landing.url)["error"], "invalid_request");
 }
+
+/// RP-Initiated Logout 1.0 §2: without an `id_token_hint` any page could sign the subscriber
+/// out, so the OP asks first; the answer needs the page's token, bound to the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_without_an_id_token_hint_asks_first() {
+    let server = provisioned(None).await;
+    let (c, _) = client(&server, false, None).await;
+    let mut b = browser(&server);
+    let url = authorize_url(&server, c.client_id.as_str(), &[]);
+    code_for(&mut b, &url).await;
+    let mut logout = server.op_url.join("logout").unwrap();
+    logout
+        .query_pairs_mut()
+        .append_pair("client_id", c.client_id.as_str())
+        .append_pair("post_logout_redirect_uri", POST_LOGOUT)
+        .append_pair("state", "bye-2");
+    let page = b.login(&logout, Decision::Allow).await.unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Sign out of"), "{}", page.body);
+    // Still signed in.
+    let silent = authorize_url(&server, c.client_id.as_str(), &[("prompt", "none")]);
+    let landing = b.login(&silent, Decision::Allow).await.unwrap();
+    assert!(query(&landing.url).contains_key("code"), "{landing:?}");
+    let at = page.body.find("name=\"confirm\" value=\"").unwrap() + 22;
+    let token = &page.body[at..at + page.body[at..].find('"').unwrap()];
+    let cookie = b.cookies(&server.op_url).unwrap();
+    let post = |confirm: &str| {
+        http()
+            .post(server.op_url.join("logout").unwrap())
+            .header("cookie", cookie.clone())
+            .form(&[
+                ("confirm", confirm),
+                ("client_id", c.client_id.as_str()),
+                ("post_logout_redirect_uri", POST_LOGOUT),
+                ("state", "bye-2"),
+            ])
+            .send()
+    };
+    // A forged answer gets the question again; the session stays.
+    let r = post("forged").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let landing = b.login(&silent, Decision::Allow).await.unwrap();
+    assert!(query(&landing.url).contains_key("code"), "{landing:?}");
+    // The page's own answer: signed out, back at the client with its state. (The forged
+    // answer above replaced the token, so the page is asked for again.)
+    let page = b.login(&logout, Decision::Allow).await.unwrap();
+    let at = page.body.find("name=\"confirm\" value=\"").unwrap() + 22;
+    let token2 = page.body[at..at + page.body[at..].find('"').unwrap()].to_owned();
+    assert_ne!(token, token2);
+    let r = post(&token2).await.unwrap();
+    assert_eq!(r.status().as_u16(), 303);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(location.starts_with(POST_LOGOUT), "{location}");
+    assert!(location.contains("state=bye-2"), "{location}");
+    let landing = b.login(&silent, Decision::Allow).await.unwrap();
+    assert_eq!(query(&landing.url)["error"], "login_required");
+}
