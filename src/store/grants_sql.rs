@@ -18,19 +18,13 @@ macro_rules! impl_grants_sql {
             use $crate::ids::{ClientId, Impi};
             use $crate::oidc::grant::{CodeChallenge, GrantId, Scopes, TokenHash};
             use $crate::store::{
-                CodeRow, CodeTake, Grant, GrantStore, NewRefreshToken, RefreshTokenRow,
-                Rotation, StoreError, parse_impi, time_from_db,
+                CodeRow, CodeTake, Grant, GrantStore, NewRefreshToken, RefreshTokenRow, Rotation,
+                StoreError, parse_impi, time_from_db,
             };
 
             fn grant_id_from_db(text: &str) -> Result<GrantId, StoreError> {
                 text.parse()
                     .map_err(|e| StoreError::Corrupt(format!("grant id: {e}")))
-            }
-
-            fn hash_from_db(bytes: &[u8]) -> Result<TokenHash, StoreError> {
-                TokenHash::from_slice(bytes).ok_or_else(|| {
-                    StoreError::Corrupt(format!("token hash of {} bytes", bytes.len()))
-                })
             }
 
             /// The grant's columns, which `oidc_grants` and `oidc_codes` both have.
@@ -52,22 +46,6 @@ macro_rules! impl_grants_sql {
                 })
             }
 
-            fn code_from_row(row: &$row) -> Result<CodeRow, StoreError> {
-                Ok(CodeRow {
-                    hash: hash_from_db(&row.try_get::<Vec<u8>, _>("code_hash")?)?,
-                    redirect_uri: row.try_get("redirect_uri")?,
-                    nonce: row.try_get("nonce")?,
-                    code_challenge: row
-                        .try_get::<Option<String>, _>("code_challenge")?
-                        .map(|c| {
-                            c.parse::<CodeChallenge>()
-                                .map_err(|e| StoreError::Corrupt(format!("code_challenge: {e}")))
-                        })
-                        .transpose()?,
-                    expires_at: time_from_db(row.try_get("expires_at")?)?,
-                })
-            }
-
             /// A grant that is not revoked.
             const LIVE_GRANT: &str = "SELECT id, client_id, impi, scope, shared, auth_time, acr, \
                  openid2_id FROM oidc_grants WHERE id = $1 AND revoked_at IS NULL";
@@ -86,47 +64,41 @@ macro_rules! impl_grants_sql {
                     created_at: OffsetDateTime,
                     keep_until: OffsetDateTime,
                 ) -> Result<(), StoreError> {
+                    if let Some(hot) = self.hot_writes() {
+                        return hot.insert_grant(grant, code, created_at, keep_until).await;
+                    }
                     let scope = grant.scope.to_string();
                     let mut tx = self.pool.begin().await?;
-                    sqlx::query(
-                        "INSERT INTO oidc_grants (id, client_id, impi, scope, shared, \
-                         auth_time, acr, created_at, expires_at, openid2_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-                    )
-                    .bind(grant.id.as_str())
-                    .bind(grant.client_id.as_str())
-                    .bind(grant.impi.as_str())
-                    .bind(&scope)
-                    .bind(&grant.shared)
-                    .bind(grant.auth_time.unix_timestamp())
-                    .bind(grant.acr.as_deref())
-                    .bind(created_at.unix_timestamp())
-                    // Kept at least as long as its code, so a second use is recognised.
-                    .bind(keep_until.max(code.expires_at).unix_timestamp())
-                    .bind(grant.openid2_id.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
-                    sqlx::query(
-                        "INSERT INTO oidc_codes (code_hash, grant_id, client_id, impi, \
-                         redirect_uri, scope, shared, nonce, code_challenge, auth_time, acr, \
-                         expires_at, openid2_id) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-                    )
-                    .bind(&code.hash.as_bytes()[..])
-                    .bind(grant.id.as_str())
-                    .bind(grant.client_id.as_str())
-                    .bind(grant.impi.as_str())
-                    .bind(&code.redirect_uri)
-                    .bind(&scope)
-                    .bind(&grant.shared)
-                    .bind(code.nonce.as_deref())
-                    .bind(code.code_challenge.as_ref().map(CodeChallenge::as_str))
-                    .bind(grant.auth_time.unix_timestamp())
-                    .bind(grant.acr.as_deref())
-                    .bind(code.expires_at.unix_timestamp())
-                    .bind(grant.openid2_id.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
+                    sqlx::query($crate::store::hot_sql::GRANT_INSERT)
+                        .bind(grant.id.as_str())
+                        .bind(grant.client_id.as_str())
+                        .bind(grant.impi.as_str())
+                        .bind(&scope)
+                        .bind(&grant.shared)
+                        .bind(grant.auth_time.unix_timestamp())
+                        .bind(grant.acr.as_deref())
+                        .bind(created_at.unix_timestamp())
+                        // Kept at least as long as its code, so a second use is recognised.
+                        .bind(keep_until.max(code.expires_at).unix_timestamp())
+                        .bind(grant.openid2_id.as_deref())
+                        .execute(&mut *tx)
+                        .await?;
+                    sqlx::query($crate::store::hot_sql::CODE_INSERT)
+                        .bind(&code.hash.as_bytes()[..])
+                        .bind(grant.id.as_str())
+                        .bind(grant.client_id.as_str())
+                        .bind(grant.impi.as_str())
+                        .bind(&code.redirect_uri)
+                        .bind(&scope)
+                        .bind(&grant.shared)
+                        .bind(code.nonce.as_deref())
+                        .bind(code.code_challenge.as_ref().map(CodeChallenge::as_str))
+                        .bind(grant.auth_time.unix_timestamp())
+                        .bind(grant.acr.as_deref())
+                        .bind(code.expires_at.unix_timestamp())
+                        .bind(grant.openid2_id.as_deref())
+                        .execute(&mut *tx)
+                        .await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -136,52 +108,48 @@ macro_rules! impl_grants_sql {
                     hash: &TokenHash,
                     now: OffsetDateTime,
                 ) -> Result<CodeTake, StoreError> {
-                    let now_db = now.unix_timestamp();
-                    let taken = sqlx::query(
-                        "UPDATE oidc_codes SET used_at = $2 \
-                         WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
-                           AND EXISTS (SELECT 1 FROM oidc_grants g \
-                                       WHERE g.id = oidc_codes.grant_id AND g.revoked_at IS NULL) \
-                         RETURNING code_hash, grant_id, client_id, impi, redirect_uri, scope, \
-                           shared, nonce, code_challenge, auth_time, acr, expires_at, openid2_id",
-                    )
-                    .bind(&hash.as_bytes()[..])
-                    .bind(now_db)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    if let Some(row) = taken {
-                        return Ok(CodeTake::Taken {
-                            grant: grant_from_row(&row, "grant_id")?,
-                            code: code_from_row(&row)?,
-                        });
+                    if let Some(hot) = self.hot_writes() {
+                        return hot.take_code(hash, now).await;
                     }
-                    // Why not: read after the UPDATE, so a concurrent winner's commit is seen.
-                    let why = sqlx::query(
-                        "SELECT c.grant_id, c.used_at, c.expires_at, g.revoked_at \
-                         FROM oidc_codes c JOIN oidc_grants g ON g.id = c.grant_id \
-                         WHERE c.code_hash = $1",
-                    )
-                    .bind(&hash.as_bytes()[..])
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    let Some(row) = why else {
-                        return Ok(CodeTake::Unknown);
+                    let taken = sqlx::query($crate::store::hot_sql::CODE_TAKE)
+                        .bind(&hash.as_bytes()[..])
+                        .bind(now.unix_timestamp())
+                        .fetch_optional(&self.pool)
+                        .await?
+                        .map(|row| -> Result<_, sqlx::Error> {
+                            Ok($crate::store::TakenCode {
+                                code_hash: row.try_get("code_hash")?,
+                                grant_id: row.try_get("grant_id")?,
+                                client_id: row.try_get("client_id")?,
+                                impi: row.try_get("impi")?,
+                                redirect_uri: row.try_get("redirect_uri")?,
+                                scope: row.try_get("scope")?,
+                                shared: row.try_get("shared")?,
+                                nonce: row.try_get("nonce")?,
+                                code_challenge: row.try_get("code_challenge")?,
+                                auth_time: row.try_get("auth_time")?,
+                                acr: row.try_get("acr")?,
+                                expires_at: row.try_get("expires_at")?,
+                                openid2_id: row.try_get("openid2_id")?,
+                            })
+                        })
+                        .transpose()?;
+                    let why = match taken {
+                        Some(_) => None,
+                        None => sqlx::query($crate::store::hot_sql::CODE_WHY)
+                            .bind(&hash.as_bytes()[..])
+                            .fetch_optional(&self.pool)
+                            .await?
+                            .map(|row| -> Result<_, sqlx::Error> {
+                                Ok($crate::store::UntakenCode {
+                                    grant_id: row.try_get("grant_id")?,
+                                    used_at: row.try_get("used_at")?,
+                                    revoked_at: row.try_get("revoked_at")?,
+                                })
+                            })
+                            .transpose()?,
                     };
-                    let grant_id = grant_id_from_db(&row.try_get::<String, _>("grant_id")?)?;
-                    let used_at: Option<i64> = row.try_get("used_at")?;
-                    let revoked_at: Option<i64> = row.try_get("revoked_at")?;
-                    let expires_at: i64 = row.try_get("expires_at")?;
-                    Ok(if used_at.is_some() {
-                        CodeTake::AlreadyUsed { grant_id }
-                    } else if revoked_at.is_some() {
-                        CodeTake::GrantRevoked { grant_id }
-                    } else if expires_at <= now_db {
-                        CodeTake::Expired
-                    } else {
-                        // Unused, live and unexpired, yet not taken: only a clock that moved
-                        // back between the two statements gets here. Refuse, change nothing.
-                        CodeTake::Expired
-                    })
+                    $crate::store::code_take_outcome(taken, why)
                 }
 
                 async fn revoke_grant(
@@ -375,12 +343,11 @@ macro_rules! impl_grants_sql {
                 async fn sweep(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
                     let before = before.unix_timestamp();
                     let mut tx = self.pool.begin().await?;
-                    let tokens = sqlx::query(
-                        "DELETE FROM oidc_refresh_tokens WHERE expires_at < $1",
-                    )
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?;
+                    let tokens =
+                        sqlx::query("DELETE FROM oidc_refresh_tokens WHERE expires_at < $1")
+                            .bind(before)
+                            .execute(&mut *tx)
+                            .await?;
                     // A grant goes when it has expired and no refresh token of it is left;
                     // its codes (used or not) go with it, explicitly, not by cascade.
                     const DOOMED: &str = "SELECT g.id FROM oidc_grants g \
@@ -392,12 +359,11 @@ macro_rules! impl_grants_sql {
                     .bind(before)
                     .execute(&mut *tx)
                     .await?;
-                    let grants = sqlx::query(&format!(
-                        "DELETE FROM oidc_grants WHERE id IN ({DOOMED})"
-                    ))
-                    .bind(before)
-                    .execute(&mut *tx)
-                    .await?;
+                    let grants =
+                        sqlx::query(&format!("DELETE FROM oidc_grants WHERE id IN ({DOOMED})"))
+                            .bind(before)
+                            .execute(&mut *tx)
+                            .await?;
                     tx.commit().await?;
                     Ok(tokens.rows_affected() + codes.rows_affected() + grants.rows_affected())
                 }

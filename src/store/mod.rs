@@ -489,6 +489,103 @@ trait HotWrites: Send + Sync + fmt::Debug {
         nonce: &str,
         expires_at: OffsetDateTime,
     ) -> Result<bool, StoreError>;
+    /// [`GrantStore::insert_grant`]: one write per OpenID Connect authorization.
+    async fn insert_grant(
+        &self,
+        grant: &Grant,
+        code: &CodeRow,
+        created_at: OffsetDateTime,
+        keep_until: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// [`GrantStore::take_code`]: one write per token request.
+    async fn take_code(
+        &self,
+        hash: &crate::oidc::grant::TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<CodeTake, StoreError>;
+}
+
+/// The columns [`hot_sql::CODE_TAKE`] returns, as stored.
+#[derive(Debug)]
+struct TakenCode {
+    code_hash: Vec<u8>,
+    grant_id: String,
+    client_id: String,
+    impi: String,
+    redirect_uri: String,
+    scope: String,
+    shared: String,
+    nonce: Option<String>,
+    code_challenge: Option<String>,
+    auth_time: i64,
+    acr: Option<String>,
+    expires_at: i64,
+    openid2_id: Option<String>,
+}
+
+/// The columns of [`hot_sql::CODE_WHY`] that say why a code was not taken.
+#[derive(Debug)]
+struct UntakenCode {
+    grant_id: String,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+/// What `take_code` found, from the columns of its two statements (both database paths).
+fn code_take_outcome(
+    taken: Option<TakenCode>,
+    why: Option<UntakenCode>,
+) -> Result<CodeTake, StoreError> {
+    use crate::oidc::grant::{CodeChallenge, GrantId, Scopes, TokenHash};
+    let grant_id = |text: &str| -> Result<GrantId, StoreError> {
+        text.parse()
+            .map_err(|e| StoreError::Corrupt(format!("grant id: {e}")))
+    };
+    if let Some(t) = taken {
+        let grant = Grant {
+            id: grant_id(&t.grant_id)?,
+            client_id: t
+                .client_id
+                .parse()
+                .map_err(|e| StoreError::Corrupt(format!("client_id: {e}")))?,
+            impi: parse_impi(&t.impi)?,
+            scope: Scopes::from_stored(&t.scope)
+                .map_err(|e| StoreError::Corrupt(format!("scope: {e}")))?,
+            shared: t.shared,
+            auth_time: time_from_db(t.auth_time)?,
+            acr: t.acr,
+            openid2_id: t.openid2_id,
+        };
+        let code = CodeRow {
+            hash: TokenHash::from_slice(&t.code_hash).ok_or_else(|| {
+                StoreError::Corrupt(format!("token hash of {} bytes", t.code_hash.len()))
+            })?,
+            redirect_uri: t.redirect_uri,
+            nonce: t.nonce,
+            code_challenge: t
+                .code_challenge
+                .map(|c| {
+                    c.parse::<CodeChallenge>()
+                        .map_err(|e| StoreError::Corrupt(format!("code_challenge: {e}")))
+                })
+                .transpose()?,
+            expires_at: time_from_db(t.expires_at)?,
+        };
+        return Ok(CodeTake::Taken { grant, code });
+    }
+    let Some(why) = why else {
+        return Ok(CodeTake::Unknown);
+    };
+    let id = grant_id(&why.grant_id)?;
+    Ok(if why.used_at.is_some() {
+        CodeTake::AlreadyUsed { grant_id: id }
+    } else if why.revoked_at.is_some() {
+        CodeTake::GrantRevoked { grant_id: id }
+    } else {
+        // Expired; or unused, live and unexpired yet not taken, which only a clock that moved
+        // back between the two statements gets: refuse, change nothing.
+        CodeTake::Expired
+    })
 }
 
 /// The reads of every OpenID login, for a backend that runs them on a path of its own
@@ -509,6 +606,22 @@ trait HotReads: Send + Sync + fmt::Debug {
 
 /// The SQL of [`HotWrites`] and [`HotReads`], shared by the pool and the SQLite writer thread.
 mod hot_sql {
+    pub const GRANT_INSERT: &str = "INSERT INTO oidc_grants (id, client_id, impi, scope, \
+         shared, auth_time, acr, created_at, expires_at, openid2_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+    pub const CODE_INSERT: &str = "INSERT INTO oidc_codes (code_hash, grant_id, client_id, \
+         impi, redirect_uri, scope, shared, nonce, code_challenge, auth_time, acr, expires_at, \
+         openid2_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+    /// Takes an unused, unexpired code of a live grant: one caller ever gets the row.
+    pub const CODE_TAKE: &str = "UPDATE oidc_codes SET used_at = $2 \
+         WHERE code_hash = $1 AND used_at IS NULL AND expires_at > $2 \
+           AND EXISTS (SELECT 1 FROM oidc_grants g \
+                       WHERE g.id = oidc_codes.grant_id AND g.revoked_at IS NULL) \
+         RETURNING code_hash, grant_id, client_id, impi, redirect_uri, scope, \
+           shared, nonce, code_challenge, auth_time, acr, expires_at, openid2_id";
+    /// Why a code was not taken: read after the `UPDATE`, so a concurrent winner is seen.
+    pub const CODE_WHY: &str = "SELECT c.grant_id, c.used_at, c.expires_at, g.revoked_at \
+         FROM oidc_codes c JOIN oidc_grants g ON g.id = c.grant_id WHERE c.code_hash = $1";
     pub const CHALLENGE_INSERT: &str = "INSERT INTO ub_challenges \
          (nonce, impi, opaque, secrets_sealed, expires_at) VALUES ($1, $2, $3, $4, $5)";
     pub const CHALLENGE_TAKE: &str = "DELETE FROM ub_challenges WHERE nonce = $1 \

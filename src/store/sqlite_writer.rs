@@ -26,12 +26,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, named_params};
+use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
-use super::hot_sql::{BOOTSTRAP_INSERT, CHALLENGE_INSERT, CHALLENGE_TAKE, NONCE_RECORD, RATE_HIT};
+use super::hot_sql::{
+    BOOTSTRAP_INSERT, CHALLENGE_INSERT, CHALLENGE_TAKE, CODE_INSERT, CODE_TAKE, CODE_WHY,
+    GRANT_INSERT, NONCE_RECORD, RATE_HIT,
+};
 use super::{
-    BootstrapRow, ChallengeRow, HotWrites, NEXT_SQN_SQL, SealedKeys, StoreError, sealed_keys,
-    time_from_db,
+    BootstrapRow, ChallengeRow, CodeRow, CodeTake, Grant, HotWrites, NEXT_SQN_SQL, SealedKeys,
+    StoreError, TakenCode, UntakenCode, code_take_outcome, sealed_keys, time_from_db,
 };
 use crate::ids::Impi;
 
@@ -180,6 +184,111 @@ fn corrupt(e: StoreError) -> rusqlite::Error {
 
 #[async_trait]
 impl HotWrites for SqliteWriter {
+    async fn insert_grant(
+        &self,
+        grant: &Grant,
+        code: &CodeRow,
+        created_at: OffsetDateTime,
+        keep_until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (grant, code) = (grant.clone(), code.clone());
+        self.write(move |conn| {
+            // Both rows or neither, inside the batch's transaction.
+            conn.execute_batch("SAVEPOINT grant_insert")?;
+            let scope = grant.scope.to_string();
+            let inserted = conn
+                .prepare_cached(GRANT_INSERT)?
+                .execute(named_params! {
+                    "$1": grant.id.as_str(),
+                    "$2": grant.client_id.as_str(),
+                    "$3": grant.impi.as_str(),
+                    "$4": scope,
+                    "$5": grant.shared,
+                    "$6": grant.auth_time.unix_timestamp(),
+                    "$7": grant.acr,
+                    "$8": created_at.unix_timestamp(),
+                    // Kept at least as long as its code, so a second use is recognised.
+                    "$9": keep_until.max(code.expires_at).unix_timestamp(),
+                    "$10": grant.openid2_id,
+                })
+                .and_then(|_| {
+                    conn.prepare_cached(CODE_INSERT)?.execute(named_params! {
+                        "$1": &code.hash.as_bytes()[..],
+                        "$2": grant.id.as_str(),
+                        "$3": grant.client_id.as_str(),
+                        "$4": grant.impi.as_str(),
+                        "$5": code.redirect_uri,
+                        "$6": scope,
+                        "$7": grant.shared,
+                        "$8": code.nonce,
+                        "$9": code.code_challenge.as_ref().map(|c| c.as_str()),
+                        "$10": grant.auth_time.unix_timestamp(),
+                        "$11": grant.acr,
+                        "$12": code.expires_at.unix_timestamp(),
+                        "$13": grant.openid2_id,
+                    })
+                });
+            match inserted {
+                Ok(_) => conn.execute_batch("RELEASE grant_insert"),
+                Err(e) => {
+                    conn.execute_batch("ROLLBACK TO grant_insert; RELEASE grant_insert")?;
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn take_code(
+        &self,
+        hash: &crate::oidc::grant::TokenHash,
+        now: OffsetDateTime,
+    ) -> Result<CodeTake, StoreError> {
+        let hash = hash.as_bytes().to_vec();
+        let (taken, why) = self
+            .write(move |conn| {
+                let taken = conn
+                    .prepare_cached(CODE_TAKE)?
+                    .query_row(
+                        named_params! {"$1": &hash[..], "$2": now.unix_timestamp()},
+                        |row| {
+                            Ok(TakenCode {
+                                code_hash: row.get("code_hash")?,
+                                grant_id: row.get("grant_id")?,
+                                client_id: row.get("client_id")?,
+                                impi: row.get("impi")?,
+                                redirect_uri: row.get("redirect_uri")?,
+                                scope: row.get("scope")?,
+                                shared: row.get("shared")?,
+                                nonce: row.get("nonce")?,
+                                code_challenge: row.get("code_challenge")?,
+                                auth_time: row.get("auth_time")?,
+                                acr: row.get("acr")?,
+                                expires_at: row.get("expires_at")?,
+                                openid2_id: row.get("openid2_id")?,
+                            })
+                        },
+                    )
+                    .optional()?;
+                let why = match taken {
+                    Some(_) => None,
+                    None => conn
+                        .prepare_cached(CODE_WHY)?
+                        .query_row(named_params! {"$1": &hash[..]}, |row| {
+                            Ok(UntakenCode {
+                                grant_id: row.get("grant_id")?,
+                                used_at: row.get("used_at")?,
+                                revoked_at: row.get("revoked_at")?,
+                            })
+                        })
+                        .optional()?,
+                };
+                Ok((taken, why))
+            })
+            .await?;
+        code_take_outcome(taken, why)
+    }
+
     async fn advance_sqn(&self, impi: &Impi) -> Result<Option<SealedKeys>, StoreError> {
         let impi = impi.as_str().to_owned();
         self.write(move |conn| {
