@@ -47,6 +47,7 @@ use crate::store::{
     CodeRow, CodeTake, ConsentRow, Grant, NewRefreshToken, OidcClient, RefreshTokenRow, Rotation,
 };
 use crate::web::AppState;
+use crate::web::consent::{self, ConsentForm};
 use crate::web::pages::{self, ConsentPage, LogoutConfirmPage, OPERATOR};
 use crate::web::session::Login;
 use crate::web::ua::UaRequest;
@@ -256,20 +257,6 @@ async fn consent_items(
     Ok(items)
 }
 
-/// The pending request a consent form answers, kept in the session; answered once.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Pending {
-    id: String,
-    csrf: String,
-    fields: Vec<(String, String)>,
-    /// The consent items the page showed: Allow covers these and no more.
-    shared: Vec<String>,
-}
-
-fn new_handle() -> String {
-    crate::web::ua::random_b64::<18>()
-}
-
 /// Client and redirect URI from the parameters, checked against the registration; a page
 /// otherwise (never a redirect to an unchecked address).
 async fn validated_target(
@@ -411,15 +398,10 @@ async fn authorize(
             "the subscriber has not allowed this site yet",
         ));
     }
-    let pending = Pending {
-        id: new_handle(),
-        csrf: new_handle(),
-        fields: pairs,
-        shared: items,
+    let pending = match consent::hold(session, PENDING, pairs, items).await {
+        Ok(p) => p,
+        Err(page) => return page,
     };
-    if let Err(e) = session.insert(PENDING, &pending).await {
-        return internal_page(&e.to_string());
-    }
     let site_host = url::Url::parse(&back.redirect_uri)
         .ok()
         .and_then(|u| u.host_str().map(str::to_owned))
@@ -499,42 +481,16 @@ async fn issue_code(
     back.send(&[("code", code.expose())])
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct ConsentForm {
-    csrf: String,
-    request: String,
-    decision: String,
-}
-
 /// `POST /authorize/consent`: the answer to the consent page.
 pub async fn oidc_consent_post(
     State(state): State<AppState>,
     session: Session,
     axum::Form(form): axum::Form<ConsentForm>,
 ) -> Response {
-    let pending: Option<Pending> = session.get(PENDING).await.ok().flatten();
-    let Some(pending) = pending.filter(|p| {
-        p.id == form.request
-            && subtle::ConstantTimeEq::ct_eq(p.csrf.as_bytes(), form.csrf.as_bytes()).into()
-    }) else {
-        return pages::error(
-            StatusCode::FORBIDDEN,
-            "This answer cannot be used",
-            "The sign-in request it belongs to has expired or was made in another window.",
-            "Go back to the site and start the sign-in again.",
-        );
+    let (pending, login) = match consent::answer(&session, PENDING, &form).await {
+        Ok(answered) => answered,
+        Err(page) => return page,
     };
-    let Some(login) = crate::web::session::login(&session).await else {
-        return pages::error(
-            StatusCode::FORBIDDEN,
-            "You are not signed in",
-            "The sign-in that this answer belongs to has ended.",
-            "Go back to the site and start the sign-in again.",
-        );
-    };
-    if let Err(e) = session.remove::<Pending>(PENDING).await {
-        return internal_page(&e.to_string());
-    }
     let (client, back, target) = match validated_target(&state, &pending.fields).await {
         Ok(t) => t,
         Err(page) => return page,

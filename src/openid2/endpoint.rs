@@ -26,6 +26,7 @@ use crate::profile::ProfileField;
 use crate::secret::{SealContext, Secret};
 use crate::store::{AssociationRow, ConsentRow, RealmPolicy};
 use crate::web::AppState;
+use crate::web::consent::{self, ConsentForm};
 use crate::web::pages::{self, ConsentPage, OPERATOR, SelfPostPage};
 use crate::web::session::Login;
 use crate::web::ua::UaRequest;
@@ -546,16 +547,6 @@ async fn check_authentication(state: &AppState, message: &Message) -> Response {
     kv_response(StatusCode::OK, &answer)
 }
 
-/// The pending request a consent form answers, kept in the session.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-struct Pending {
-    id: String,
-    csrf: String,
-    fields: Vec<(String, String)>,
-    /// The consent items the page showed: Allow covers these and no more.
-    shared: Vec<String>,
-}
-
 /// `checkid_setup` and `checkid_immediate` (§9, §10).
 async fn checkid(
     state: &AppState,
@@ -807,15 +798,11 @@ impl Release {
 }
 
 async fn consent_page(session: &Session, request: &CheckIdRequest, wanted: &[String]) -> Response {
-    let pending = Pending {
-        id: new_handle(),
-        csrf: new_handle(),
-        fields: request.message().to_form_fields(),
-        shared: wanted.to_vec(),
+    let fields = request.message().to_form_fields();
+    let pending = match consent::hold(session, PENDING, fields, wanted.to_vec()).await {
+        Ok(p) => p,
+        Err(page) => return page,
     };
-    if let Err(e) = session.insert(PENDING, &pending).await {
-        return internal(&e.to_string());
-    }
     let site = request.realm.as_str();
     let form_action = origin(request.return_to.as_deref().unwrap_or(site));
     pages::html(
@@ -838,42 +825,16 @@ fn origin(url: &str) -> Option<String> {
     Some(parsed.origin().ascii_serialization())
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct ConsentForm {
-    csrf: String,
-    request: String,
-    decision: String,
-}
-
 /// `POST /openid/consent`: the answer to the consent page.
 pub async fn openid2_consent_post(
     State(state): State<AppState>,
     session: Session,
     axum::Form(form): axum::Form<ConsentForm>,
 ) -> Response {
-    let pending: Option<Pending> = session.get(PENDING).await.ok().flatten();
-    let Some(pending) = pending.filter(|p| {
-        p.id == form.request
-            && subtle::ConstantTimeEq::ct_eq(p.csrf.as_bytes(), form.csrf.as_bytes()).into()
-    }) else {
-        return pages::error(
-            StatusCode::FORBIDDEN,
-            "This answer cannot be used",
-            "The sign-in request it belongs to has expired or was made in another window.",
-            "Go back to the site and start the sign-in again.",
-        );
+    let (pending, login) = match consent::answer(&session, PENDING, &form).await {
+        Ok(answered) => answered,
+        Err(page) => return page,
     };
-    let Some(login) = crate::web::session::login(&session).await else {
-        return pages::error(
-            StatusCode::FORBIDDEN,
-            "You are not signed in",
-            "The sign-in that this answer belongs to has ended.",
-            "Go back to the site and start the sign-in again.",
-        );
-    };
-    if let Err(e) = session.remove::<Pending>(PENDING).await {
-        return internal(&e.to_string());
-    }
     let request = match Message::from_pairs(&pending.fields)
         .map_err(Error::from)
         .and_then(|m| CheckIdRequest::parse(m).map_err(Error::from))

@@ -3,6 +3,7 @@
 
 pub mod account;
 pub mod client_ip;
+pub mod consent;
 pub mod consent_cache;
 pub mod pages;
 pub mod scrape;
