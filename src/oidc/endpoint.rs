@@ -219,16 +219,40 @@ fn profile_claim(field: ProfileField, value: &str) -> Option<(&'static str, Stri
     Some((claim, value.to_owned()))
 }
 
+/// The subscriber's MSISDN, through the per-process cache.
 async fn msisdn_of(state: &AppState, impi: &Impi) -> Result<Option<String>, String> {
-    Ok(state
-        .ctx
-        .store
-        .subscribers
-        .info(impi)
-        .await
-        .map_err(|e| e.to_string())?
-        .and_then(|i| i.msisdn)
-        .map(|m| m.as_str().to_owned()))
+    let now = state.ctx.clock.now();
+    if let Some(msisdn) = state.msisdns.fresh(impi.as_str(), now) {
+        return Ok(msisdn);
+    }
+    let info = state.ctx.store.subscribers.info(impi).await;
+    let Some(info) = info.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let msisdn = info.msisdn.map(|m| m.as_str().to_owned());
+    state
+        .msisdns
+        .remember(impi.as_str().to_owned(), msisdn.clone(), now);
+    Ok(msisdn)
+}
+
+/// A registered client, through the per-process cache (an unknown id is not remembered, so
+/// a client is usable as soon as `akaid client add` returns).
+pub(crate) async fn registered_client(
+    state: &AppState,
+    id: &ClientId,
+) -> Result<Option<OidcClient>, crate::store::StoreError> {
+    let now = state.ctx.clock.now();
+    if let Some(client) = state.clients.fresh(id.as_str(), now) {
+        return Ok(Some(client));
+    }
+    let client = state.ctx.store.clients.get(id).await?;
+    if let Some(c) = &client {
+        state
+            .clients
+            .remember(id.as_str().to_owned(), c.clone(), now);
+    }
+    Ok(client)
 }
 
 /// The consent items a request asks for that this subscriber has: `identifier`, `phone`
@@ -264,7 +288,7 @@ async fn validated_target(
     pairs: &[(String, String)],
 ) -> Result<(OidcClient, Back, Target), Response> {
     let target = Target::parse(pairs).map_err(|e| bad_request_page(&e.to_string()))?;
-    let client = match state.ctx.store.clients.get(&target.client_id).await {
+    let client = match registered_client(state, &target.client_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             return Err(bad_request_page(
@@ -449,9 +473,9 @@ async fn issue_code(
         None => None,
     };
     let mut rng = OsEntropy;
-    let code = AuthorizationCode::generate(&mut rng);
+    let code = AuthorizationCode::generate(&mut rng, now);
     let grant = Grant {
-        id: GrantId::generate(&mut rng),
+        id: GrantId::generate(&mut rng, now),
         client_id: client.client_id.clone(),
         impi: login.impi.clone(),
         scope: request.scope,
@@ -674,7 +698,7 @@ async fn authenticate(
     let (id, secret, basic) = credentials(headers, form)?;
     let unknown = || TokenError::client("unknown client or wrong secret", basic);
     let id: ClientId = id.parse().map_err(|_| unknown())?;
-    let client = match state.ctx.store.clients.get(&id).await {
+    let client = match registered_client(state, &id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(unknown()),
         Err(e) => return Err(TokenError::server(&e.to_string())),
@@ -723,7 +747,7 @@ async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Val
                 .get("code")
                 .ok_or_else(|| TokenError::new("invalid_request", "code is missing"))?;
             match grants
-                .take_code(&TokenHash::of(code), now)
+                .take_code(&TokenHash::of_code(code), now)
                 .await
                 .map_err(store)?
             {
@@ -1101,7 +1125,7 @@ pub async fn oidc_logout_get(
     let mut redirect = None;
     if let Some(target) = get("post_logout_redirect_uri") {
         let client = match client_id.as_deref().map(str::parse::<ClientId>) {
-            Some(Ok(id)) => match state.ctx.store.clients.get(&id).await {
+            Some(Ok(id)) => match registered_client(&state, &id).await {
                 Ok(c) => c,
                 Err(e) => return internal_page(&e.to_string()),
             },

@@ -8,6 +8,7 @@ pub mod consent_cache;
 pub mod pages;
 pub mod scrape;
 pub mod session;
+pub mod ttl_cache;
 pub mod ua;
 
 use axum::extract::State;
@@ -19,6 +20,10 @@ use serde_json::json;
 
 use crate::context::Context;
 use crate::gba::bsf::{Bsf, bsf_bootstrap_get, bsf_zn_post};
+
+/// How long the per-process caches of [`Shared`] reuse a read: what the operator changes
+/// (a client removed, an MSISDN changed) reaches every process within this time.
+pub const READ_TTL: time::Duration = time::Duration::seconds(5);
 
 /// What handlers share: one allocation behind an `Arc`, so the clone every extractor
 /// makes is a reference count, not a copy of the configuration.
@@ -45,6 +50,12 @@ pub struct Shared {
     pub op: crate::openid2::endpoint::Op,
     /// Remembered consents of both protocols, through a short-lived cache.
     pub consents: consent_cache::ConsentCache,
+    /// Registered OpenID Connect clients, read at every `/authorize` and `/token`; a removed
+    /// client stops working within [`READ_TTL`] in every process.
+    pub clients: ttl_cache::TtlCache<crate::store::OidcClient>,
+    /// Subscribers' MSISDNs (`None`: a subscriber without one), read at every login that may
+    /// release the phone number.
+    pub msisdns: ttl_cache::TtlCache<Option<String>>,
     /// The OpenID Connect signing keys: loaded by [`AppState::open`] and
     /// [`AppState::open_for_roles`]; empty in a state from [`AppState::new`].
     pub key_ring: std::sync::Arc<crate::oidc::keys::KeyRing>,
@@ -112,6 +123,8 @@ impl AppState {
             ua,
             op,
             consents: consent_cache::ConsentCache::default(),
+            clients: ttl_cache::TtlCache::new(READ_TTL),
+            msisdns: ttl_cache::TtlCache::new(READ_TTL),
             key_ring,
         }))
     }
