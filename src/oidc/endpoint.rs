@@ -612,11 +612,43 @@ impl TokenError {
     }
 }
 
+/// A `/token` or `/userinfo` answer. Any origin may read it (CORS, for relying parties that
+/// run in a browser: a public client with PKCE): both endpoints authenticate by what the
+/// request carries, never by a cookie, so letting another origin call them gives it nothing
+/// it did not already hold.
 fn no_store_json(status: StatusCode, body: &Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
     let headers = r.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("WWW-Authenticate"),
+    );
+    r
+}
+
+/// `OPTIONS /token`, `OPTIONS /userinfo`: the CORS preflight of a browser-based relying
+/// party (it sends `Authorization`, so its requests are not "simple"). No cookies are
+/// allowed (`Access-Control-Allow-Credentials` is never sent).
+pub async fn oidc_api_options() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let headers = r.headers_mut();
+    for (name, value) in [
+        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"),
+        (
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Authorization, Content-Type",
+        ),
+        (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     r
 }
 
@@ -973,7 +1005,16 @@ fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> R
     let challenge = match error {
         Some(e) => format!(
             "Bearer realm=\"akaid\", error=\"{e}\", error_description=\"{}\"",
-            description.replace(['"', '\\'], "'")
+            // RFC 6750 §3: error_description is printable ASCII without `"` and `\`; a
+            // header value with anything else would not be sent at all.
+            description
+                .chars()
+                .map(|c| match c {
+                    '"' | '\\' => '\'',
+                    ' '..='~' => c,
+                    _ => '?',
+                })
+                .collect::<String>()
         ),
         None => "Bearer realm=\"akaid\"".to_owned(),
     };
@@ -989,21 +1030,54 @@ fn invalid_token(description: &str) -> Response {
 
 /// `GET|POST /userinfo` (Core §5.3): the bearer token in the `Authorization` header
 /// (RFC 6750 §2.1; the form and query methods are not accepted).
-pub async fn oidc_userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let token = headers
+pub async fn oidc_userinfo_get(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let in_header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, rest) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim().to_owned())
         });
-    let Some(token) = token else {
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            None,
-            "an access token is required (Authorization: Bearer)",
-        );
+    // RFC 6750 §2.2: a POST may carry the token as a form field instead.
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    let in_body = (method == Method::POST && is_form)
+        .then(|| form_pairs(&body))
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "access_token"))
+        .map(|(_, v)| v);
+    let token = match (in_header, in_body) {
+        (Some(_), Some(_)) => {
+            return bearer_error(
+                StatusCode::BAD_REQUEST,
+                Some("invalid_request"),
+                "the access token is sent twice (header and body); send it once (RFC 6750 section 2)",
+            );
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                None,
+                "an access token is required (Authorization: Bearer, or access_token in a \
+                 form POST)",
+            );
+        }
     };
+    let token = token.as_str();
     let now = state.ctx.clock.now();
     let iss = issuer(&state.ctx.config.public_url);
     let claims = match verify_jwt(&state.key_ring.jwks(), token, Some(ACCESS_TOKEN_TYP)) {

@@ -195,10 +195,15 @@ pub fn op_router(state: AppState) -> Router {
         .layer(sessions)
         .route(paths::DISCOVERY, get(oidc::oidc_discovery_get))
         .route(paths::JWKS, get(oidc::oidc_jwks_get))
-        .route(paths::TOKEN, post(oidc::oidc_token_post))
+        .route(
+            paths::TOKEN,
+            post(oidc::oidc_token_post).options(oidc::oidc_api_options),
+        )
         .route(
             paths::USERINFO,
-            get(oidc::oidc_userinfo_get).post(oidc::oidc_userinfo_get),
+            get(oidc::oidc_userinfo_get)
+                .post(oidc::oidc_userinfo_get)
+                .options(oidc::oidc_api_options),
         )
         .route("/healthz", get(web_healthz_get))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
