@@ -334,7 +334,11 @@ async fn authorize(
             }
         }
     } else {
-        match state.ua.login(session, ua, max_age, &client.name).await {
+        match state
+            .ua
+            .login(session, ua, max_age, Some(&client.name))
+            .await
+        {
             Ok(l) => l,
             Err(response) => return response,
         }

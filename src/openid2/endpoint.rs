@@ -563,7 +563,7 @@ async fn checkid(
     } else {
         match state
             .ua
-            .login(session, ua, max_age, request.realm.as_str())
+            .login(session, ua, max_age, Some(request.realm.as_str()))
             .await
         {
             Ok(l) => l,

@@ -32,14 +32,7 @@ pub async fn account_get(
         headers: &headers,
         body: &[],
     };
-    let site = state
-        .ctx
-        .config
-        .public_url
-        .host_str()
-        .unwrap_or("localhost")
-        .to_owned();
-    let login = match state.ua.login(&session, &ua, None, &site).await {
+    let login = match state.ua.login(&session, &ua, None, None).await {
         Ok(login) => login,
         Err(response) => return response,
     };

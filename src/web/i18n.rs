@@ -230,6 +230,8 @@ strings! {
     sim_title,
     /// Who asked: `{site}`.
     sim_intro,
+    /// The same, for the account page.
+    sim_intro_account,
     /// How the operator confirms it, and why this browser cannot.
     sim_how,
     /// First thing to try.
@@ -442,6 +444,7 @@ pub const EN: Strings = Strings {
 
     sim_title: "Sign-in needs your phone's SIM",
     sim_intro: "{site} asked your mobile operator to confirm who you are.",
+    sim_intro_account: "Your list of allowed sites is shown only on the phone whose SIM it belongs to.",
     sim_how: "Your operator confirms it with the SIM card in your phone, so there is no password to type here. This browser cannot do that.",
     sim_todo_phone: "Open the site on your phone, in its own browser, and sign in again from there.",
     sim_todo_mobile_data: "Use mobile data rather than Wi-Fi while you sign in.",
@@ -563,6 +566,7 @@ pub const DE: Strings = Strings {
 
     sim_title: "Für die Anmeldung wird die SIM-Karte Ihres Telefons gebraucht",
     sim_intro: "{site} hat Ihren Mobilfunkanbieter gebeten, zu bestätigen, wer Sie sind.",
+    sim_intro_account: "Die Liste der Websites, denen Sie zugestimmt haben, wird nur auf dem Telefon angezeigt, zu dessen SIM-Karte sie gehört.",
     sim_how: "Ihr Anbieter bestätigt das mit der SIM-Karte in Ihrem Telefon, deshalb gibt es hier kein Passwort. Dieser Browser kann das nicht.",
     sim_todo_phone: "Öffnen Sie die Website auf Ihrem Telefon, in dessen eigenem Browser, und melden Sie sich dort erneut an.",
     sim_todo_mobile_data: "Nutzen Sie bei der Anmeldung mobile Daten statt WLAN.",

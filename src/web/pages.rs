@@ -47,7 +47,8 @@ pub struct UaChallengePage {
 #[template(path = "sim_needed.html")]
 pub struct SimNeededPage<'a> {
     pub t: &'static Strings,
-    pub site: &'a str,
+    /// The relying party that asked; `None` for the account page.
+    pub site: Option<&'a str>,
 }
 
 #[derive(Template)]

@@ -63,13 +63,14 @@ impl Ua {
 
     /// The login for this request: the session's if it is fresh enough (`max_age`), else
     /// one made now from the request's Digest answer; otherwise what to answer instead.
-    /// `site` names the relying party on the page a non-GBA browser gets.
+    /// `site` names the relying party on the page a non-GBA browser gets (`None`: the
+    /// subscriber's own account page).
     pub async fn login(
         &self,
         session: &Session,
         request: &UaRequest<'_>,
         max_age: Option<Duration>,
-        site: &str,
+        site: Option<&str>,
     ) -> Result<Login, Response> {
         let now = self.clock.now();
         if let Some(login) = session::login(session).await {
@@ -100,9 +101,12 @@ impl Ua {
         if can_do_gba(request.headers) {
             Err(self.challenge(false).await)
         } else {
-            let site = site.to_owned();
+            let site = site.map(str::to_owned);
             Err(pages::page(StatusCode::OK, None, move |t| {
-                askama::Template::render(&SimNeededPage { t, site: &site })
+                askama::Template::render(&SimNeededPage {
+                    t,
+                    site: site.as_deref(),
+                })
             }))
         }
     }

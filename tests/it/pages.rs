@@ -302,6 +302,11 @@ async fn every_html_response_carries_the_security_headers() {
         get_with(&gba(), &op("account"), cookie, &[]).await,
     ));
     pages.push((
+        "account needs the SIM",
+        200,
+        get_with(&desktop(), &op("account"), None, &[]).await,
+    ));
+    pages.push((
         "revoke refused",
         403,
         post_with(
@@ -419,6 +424,9 @@ async fn every_html_response_carries_the_security_headers() {
     assert!(body("unknown site").contains("not registered"));
     assert!(body("ua 401").contains("GBA"));
     assert!(body("sim needed").contains("rp.example"));
+    let en = akaid::web::i18n::EN;
+    assert!(body("account needs the SIM").contains(en.sim_intro_account));
+    assert!(body("account").contains(en.account_empty));
     // Never internals: a protocol detail is labelled for developers; no Rust error shapes.
     for (what, _, page) in &pages {
         assert!(
