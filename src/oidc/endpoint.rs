@@ -48,7 +48,7 @@ use crate::store::{
 };
 use crate::web::AppState;
 use crate::web::consent::{self, ConsentForm};
-use crate::web::pages::{self, ConsentPage, LogoutConfirmPage, OPERATOR};
+use crate::web::pages::{self, ConsentPage, LogoutConfirmPage, Problem};
 use crate::web::session::Login;
 use crate::web::ua::UaRequest;
 
@@ -137,21 +137,13 @@ fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 
 fn internal_page(what: &str) -> Response {
     tracing::error!(error = %what, "OpenID Connect endpoint");
-    pages::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The sign-in service had an internal problem.",
-        "Go back to the site and try again.",
-    )
+    pages::error(Problem::Internal)
 }
 
 fn bad_request_page(what: &str) -> Response {
-    pages::error(
-        StatusCode::BAD_REQUEST,
-        "This sign-in request cannot be used",
-        what,
-        "Go back to the site you came from and start the sign-in again. Nothing was sent to it.",
-    )
+    pages::error(Problem::BadRequest {
+        detail: what.to_owned(),
+    })
 }
 
 fn see_other(location: &str) -> Response {
@@ -163,7 +155,7 @@ fn see_other(location: &str) -> Response {
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        Err(_) => bad_request_page("The site's return address cannot be used."),
+        Err(_) => pages::error(Problem::BadReturnAddress),
     }
 }
 
@@ -183,7 +175,7 @@ impl Back {
         all.push(("iss", &self.issuer));
         match redirect_with(&self.redirect_uri, &all) {
             Some(url) => see_other(&url),
-            None => bad_request_page("The site's return address cannot be used."),
+            None => pages::error(Problem::BadReturnAddress),
         }
     }
 
@@ -290,17 +282,11 @@ async fn validated_target(
     let target = Target::parse(pairs).map_err(|e| bad_request_page(&e.to_string()))?;
     let client = match registered_client(state, &target.client_id).await {
         Ok(Some(c)) => c,
-        Ok(None) => {
-            return Err(bad_request_page(
-                "The site that sent you here is not registered with this service.",
-            ));
-        }
+        Ok(None) => return Err(pages::error(Problem::UnknownSite)),
         Err(e) => return Err(internal_page(&e.to_string())),
     };
     if !client.has_redirect_uri(&target.redirect_uri) {
-        return Err(bad_request_page(
-            "The request asks for the answer to go to an address the site did not register.",
-        ));
+        return Err(pages::error(Problem::UnregisteredReturn));
     }
     let back = Back {
         redirect_uri: target.redirect_uri.clone(),
@@ -372,7 +358,11 @@ async fn authorize(
             }
         }
     } else {
-        match state.ua.login(session, ua, max_age, &client.name).await {
+        match state
+            .ua
+            .login(session, ua, max_age, Some(&client.name))
+            .await
+        {
             Ok(l) => l,
             Err(response) => return response,
         }
@@ -433,23 +423,22 @@ async fn authorize(
     let form_action = url::Url::parse(&back.redirect_uri)
         .ok()
         .map(|u| u.origin().ascii_serialization());
-    pages::html(
-        StatusCode::OK,
-        &ConsentPage {
-            operator: OPERATOR,
-            site: &client.name,
+    let site = client.name.clone();
+    pages::page(StatusCode::OK, form_action.as_deref(), move |t| {
+        askama::Template::render(&ConsentPage {
+            t,
+            site: &site,
             site_host: &site_host,
             shared: pending
                 .shared
                 .iter()
-                .map(|w| pages::describe_item(w))
+                .map(|w| pages::describe_item(w, t))
                 .collect(),
             action: "/authorize/consent",
             csrf: &pending.csrf,
             request_id: &pending.id,
-        },
-        form_action.as_deref(),
-    )
+        })
+    })
 }
 
 /// Stores the grant with a new code and sends the code back (Core §3.1.2.5).
@@ -545,12 +534,7 @@ pub async fn oidc_consent_post(
             "access_denied",
             "the subscriber did not allow this site",
         )),
-        _ => pages::error(
-            StatusCode::BAD_REQUEST,
-            "This answer cannot be used",
-            "The form was not answered with Allow or Deny.",
-            "Go back to the site and start the sign-in again.",
-        ),
+        _ => pages::error(Problem::BadAnswer),
     }
 }
 
@@ -1169,12 +1153,9 @@ pub async fn oidc_logout_get(
             .map(|(_, v)| v.as_str())
     };
     let refuse = |what: &str| {
-        pages::error(
-            StatusCode::BAD_REQUEST,
-            "This sign-out request cannot be used",
-            what,
-            "You are still signed in. Go back to the site and try again.",
-        )
+        pages::error(Problem::LogoutRefused {
+            detail: what.to_owned(),
+        })
     };
     let mut client_id = get("client_id").map(str::to_owned);
     if let Some(hint) = get("id_token_hint") {
@@ -1235,15 +1216,14 @@ pub async fn oidc_logout_get(
                 .iter()
                 .filter_map(|name| get(name).map(|v| ((*name).to_owned(), v.to_owned())))
                 .collect();
-            return pages::html(
-                StatusCode::OK,
-                &LogoutConfirmPage {
-                    operator: OPERATOR,
+            let fields: Vec<(String, String)> = fields;
+            return pages::page(StatusCode::OK, None, move |t| {
+                askama::Template::render(&LogoutConfirmPage {
+                    t,
                     csrf: &token,
-                    fields,
-                },
-                None,
-            );
+                    fields: &fields,
+                })
+            });
         }
     }
     if let Err(e) = session.flush().await {
@@ -1251,12 +1231,7 @@ pub async fn oidc_logout_get(
     }
     match redirect {
         Some(url) => see_other(&url),
-        None => pages::error(
-            StatusCode::OK,
-            "You are signed out",
-            &format!("{OPERATOR} no longer has you signed in on this device."),
-            "You can close this page.",
-        ),
+        None => pages::error(Problem::SignedOut),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod account;
 pub mod client_ip;
 pub mod consent;
 pub mod consent_cache;
+pub mod i18n;
 pub mod pages;
 pub mod scrape;
 pub mod session;
@@ -191,7 +192,7 @@ pub fn op_router(state: AppState) -> Router {
         )
         .route("/account", get(account::account_get))
         .route("/account/revoke", post(account::account_revoke_post))
-        .route("/static/akaid.css", get(pages::web_static_css_get))
+        .route("/static/{file}", get(pages::web_static_get))
         .layer(sessions)
         .route(paths::DISCOVERY, get(oidc::oidc_discovery_get))
         .route(paths::JWKS, get(oidc::oidc_jwks_get))
@@ -206,6 +207,10 @@ pub fn op_router(state: AppState) -> Router {
                 .options(oidc::oidc_api_options),
         )
         .route("/healthz", get(web_healthz_get))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::finish,
+        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .with_state(state)
 }
