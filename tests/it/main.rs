@@ -16,3 +16,4 @@ mod openid2;
 mod osmo;
 mod store;
 mod support;
+mod ue_proxy;
