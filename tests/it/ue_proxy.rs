@@ -244,6 +244,106 @@ async fn the_proxy_bootstraps_again_when_the_bsf_has_forgotten_its_b_tid() {
     assert_eq!(used_slots(&state), 2, "a second bootstrap");
 }
 
+/// A NAF of the test's own on 127.0.0.1: it challenges a request without an answer with
+/// nonce `n1`, calls a right answer to `n1` stale (new nonce `n2`), and lets a right answer to
+/// `n2` in, checking each answer against Ks_NAF from the BSF, the method and the body.
+async fn stale_naf(keys: Arc<dyn akaid::gba::zn::KeyService>) -> (Url, Arc<AtomicUsize>) {
+    use akaid::gba::digest::{Challenge, Credentials, Qop, ha1};
+    use axum::http::{HeaderMap, Method, StatusCode};
+    use base64::Engine as _;
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let challenge = |nonce: &str, stale: bool| {
+        Challenge {
+            realm: "3GPP-bootstrapping@127.0.0.1".into(),
+            nonce: nonce.into(),
+            algorithm: Some("MD5".into()),
+            qop: vec![Qop::AuthInt, Qop::Auth],
+            opaque: None,
+            stale,
+        }
+        .to_header()
+    };
+    let app = axum::Router::new().fallback(
+        move |method: Method, uri: axum::http::Uri, headers: HeaderMap, body: axum::body::Bytes| {
+            let (counter, keys) = (counter.clone(), keys.clone());
+            async move {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let unauthorized = |nonce, stale| {
+                    let header = challenge(nonce, stale);
+                    (
+                        StatusCode::UNAUTHORIZED,
+                        [("www-authenticate", header)],
+                        String::new(),
+                    )
+                };
+                let Some(authorization) = headers.get("authorization") else {
+                    return unauthorized("n1", false);
+                };
+                let creds = Credentials::parse(authorization.to_str().unwrap()).unwrap();
+                assert_eq!(creds.uri, uri.to_string());
+                assert_eq!(creds.nc, Some(1));
+                let naf_id =
+                    akaid::gba::NafId::new("127.0.0.1", akaid::gba::UaProtocolId::HTTP_DIGEST)
+                        .unwrap();
+                let key = keys
+                    .naf_key(&creds.username.parse().unwrap(), &naf_id)
+                    .await
+                    .unwrap();
+                let password =
+                    base64::engine::general_purpose::STANDARD.encode(key.ks_naf.expose());
+                let ha1 = ha1(&creds.username, &creds.realm, password.as_bytes());
+                if !creds.response_matches(&ha1, method.as_str(), &body) {
+                    return (
+                        StatusCode::FORBIDDEN,
+                        [("x-naf", "bad digest".into())],
+                        String::new(),
+                    );
+                }
+                match creds.nonce.as_str() {
+                    "n1" => unauthorized("n2", true),
+                    _ => (
+                        StatusCode::OK,
+                        [("x-naf", "welcome".into())],
+                        format!("{} {}", key.impi, String::from_utf8_lossy(&body)),
+                    ),
+                }
+            }
+        },
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/form?x=1",
+        listener.local_addr().unwrap().port()
+    )
+    .parse()
+    .unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, hits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_nonce_is_answered_again_without_a_new_bootstrap() {
+    let (server, _) = signed_up(None).await;
+    let (proxy, state, _dir) = proxy_with_usim_file(&server.bsf_url).await;
+    let (naf, hits) = stale_naf(server.state.keys.clone()).await;
+    let (http, _) = browser(Some(&proxy));
+    let response = http
+        .post(naf)
+        .form(&[("field", "value kept")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{:?}", response.headers());
+    assert_eq!(response.headers()["x-naf"], "welcome");
+    assert_eq!(
+        response.text().await.unwrap(),
+        format!("{IMPI} field=value+kept")
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 3, "challenge, stale, in");
+    assert_eq!(used_slots(&state), 1, "stale needs no new bootstrap");
+}
+
 /// A site that answers every request with `401` and `challenge`, counting requests.
 async fn challenging_site(challenge: &'static str) -> (Url, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
