@@ -30,7 +30,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpStream};
 use url::Url;
 
-use super::ua::{GbaModule, UaAnswer, gba_challenge};
+use super::ua::{GbaModule, UaAnswer, gba_challenge, parse_gba_challenge};
 use super::ub::{Handset, UeError};
 use crate::clock::{Clock, SystemClock};
 use crate::gba::Btid;
@@ -233,7 +233,7 @@ impl Proxy {
                     rebootstrapped = true;
                     Some(btid.clone())
                 }
-                Some(_) => return (pass_back(response), gba),
+                Some(_) => return (refused(response), gba),
             };
             drop(response);
             match self
@@ -469,6 +469,26 @@ fn pass_back(response: Response<Incoming>) -> Response<ProxyBody> {
     let (mut parts, body) = response.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     Response::from_parts(parts, body.boxed())
+}
+
+/// A GBA `401` the proxy gave up answering, for the browser: its page as it is, but without
+/// the GBA challenges, which the browser cannot answer and would take for a password prompt.
+fn refused(response: Response<Incoming>) -> Response<ProxyBody> {
+    let mut response = pass_back(response);
+    let others: Vec<HeaderValue> = response
+        .headers()
+        .get_all(header::WWW_AUTHENTICATE)
+        .iter()
+        .filter(|v| parse_gba_challenge(v).is_none())
+        .cloned()
+        .collect();
+    response.headers_mut().remove(header::WWW_AUTHENTICATE);
+    for value in others {
+        response
+            .headers_mut()
+            .append(header::WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 fn empty() -> ProxyBody {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
-use reqwest::header::{HeaderMap, WWW_AUTHENTICATE};
+use reqwest::header::{HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use time::OffsetDateTime;
 use url::Url;
 
@@ -23,14 +23,19 @@ pub const GBA_REALM: &str = "3GPP-bootstrapping@";
 /// (a NAF's nonce lives a minute, and each is answered once or twice).
 const MAX_NONCES: usize = 1024;
 
+/// The GBA Digest challenge one `WWW-Authenticate` value holds, if it is one.
+pub fn parse_gba_challenge(value: &HeaderValue) -> Option<Challenge> {
+    Challenge::parse(value.to_str().ok()?)
+        .ok()
+        .filter(|c| c.realm.starts_with(GBA_REALM))
+}
+
 /// The first GBA Digest challenge among a response's `WWW-Authenticate` headers.
 pub fn gba_challenge(headers: &HeaderMap) -> Option<Challenge> {
     headers
         .get_all(WWW_AUTHENTICATE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .filter_map(|v| Challenge::parse(v).ok())
-        .find(|c| c.realm.starts_with(GBA_REALM))
+        .find_map(parse_gba_challenge)
 }
 
 /// An answer to a Ua challenge.
@@ -161,7 +166,6 @@ impl GbaModule {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use reqwest::header::HeaderValue;
 
     #[test]
     fn only_a_gba_realm_is_a_gba_challenge() {

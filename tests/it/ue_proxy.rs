@@ -389,6 +389,29 @@ async fn a_401_that_is_not_gba_passes_through_untouched() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_site_that_refuses_every_gba_answer_gets_its_page_shown_without_the_challenge() {
+    let (server, _) = signed_up(None).await;
+    let (proxy, state, _dir) = proxy_with_usim_file(&server.bsf_url).await;
+    let (site, hits) = challenging_site(
+        r#"Digest realm="3GPP-bootstrapping@127.0.0.1", nonce="bm9uY2U", qop="auth-int,auth""#,
+    )
+    .await;
+    let (http, _) = browser(Some(&proxy));
+    let response = http.get(site).send().await.unwrap();
+    assert_eq!(response.status(), 401);
+    // A desktop browser would ask for a password it cannot know.
+    assert!(
+        !response.headers().contains_key("www-authenticate"),
+        "{:?}",
+        response.headers()
+    );
+    assert_eq!(response.text().await.unwrap(), "members only");
+    // Answered once with a fresh bootstrap; no second bootstrap for a fresh B-TID.
+    assert_eq!(hits.load(Ordering::SeqCst), 2);
+    assert_eq!(used_slots(&state), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_target_gets_502_naming_it() {
     let proxy = bare_proxy().await;
     let (http, _) = browser(Some(&proxy));
