@@ -7,7 +7,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod cli;
+mod demo;
 mod gba;
 mod hss;
 mod keys;
