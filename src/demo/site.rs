@@ -760,21 +760,20 @@ async fn oidc_complete(
         return Err("userinfo is about another subject".into());
     }
 
-    let mut shown = Vec::new();
-    for source in [&claims, &userinfo] {
-        if let Some(map) = source.as_object() {
-            for (name, value) in map {
-                if shown.iter().any(|(n, _): &(String, String)| n == name) {
-                    continue;
-                }
-                let value = match value {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                shown.push((name.clone(), value));
-            }
-        }
-    }
+    // What the person shared: userinfo's claims (the ID token's own are in the raw view).
+    let shown = userinfo
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(name, _)| name.as_str() != "sub")
+        .map(|(name, value)| {
+            let value = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (claim_label(name), value)
+        })
+        .collect();
     let pretty = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
     Ok(SignedIn {
         protocol: Protocol::Oidc,
@@ -791,6 +790,20 @@ async fn oidc_complete(
         id_token: Some(id_token.to_owned()),
         end_session_endpoint: provider.end_session_endpoint.clone(),
     })
+}
+
+/// How the signed-in page names a claim or an attribute: in words, with the protocol's own
+/// name after it.
+fn claim_label(name: &str) -> String {
+    let words = match name {
+        "phone_number" | "http://axschema.org/contact/phone/cell" => "Mobile number",
+        "phone_number_verified" => "Mobile number verified",
+        "nickname" => "Nickname",
+        "name" | "fullname" => "Full name",
+        "email" => "Email",
+        _ => return name.to_owned(),
+    };
+    format!("{words} ({name})")
 }
 
 /// The JSON of part `index` of a compact JWS.
@@ -1039,7 +1052,7 @@ async fn openid2_verify(
     if let Some(sreg) = message.extension(SREG_1_1_NS) {
         for (key, value) in &sreg.fields {
             if signed_ext(sreg.alias, key) {
-                claims.push((format!("sreg.{key}"), (*value).to_owned()));
+                claims.push((format!("{} by SReg", claim_label(key)), (*value).to_owned()));
             }
         }
     }
@@ -1049,7 +1062,10 @@ async fn openid2_verify(
                 && signed_ext(ax.alias, key)
             {
                 let type_uri = ax.get(&format!("type.{alias}")).unwrap_or(alias);
-                claims.push((format!("ax {type_uri}"), (*value).to_owned()));
+                claims.push((
+                    format!("{} by AX", claim_label(type_uri)),
+                    (*value).to_owned(),
+                ));
             }
         }
     }
