@@ -90,18 +90,18 @@ impl ProfileField {
         Self::ALL.into_iter().find(|f| f.ax_type() == type_uri)
     }
 
-    /// What the consent page says is shared.
-    pub fn describe(self) -> &'static str {
+    /// What the consent page says is shared, in the page's language.
+    pub fn describe(self, t: &'static crate::web::i18n::Strings) -> &'static str {
         match self {
-            Self::Nickname => "Your nickname",
-            Self::Email => "Your email address",
-            Self::Fullname => "Your full name",
-            Self::Dob => "Your date of birth",
-            Self::Gender => "Your gender",
-            Self::Postcode => "Your postcode",
-            Self::Country => "Your country",
-            Self::Language => "Your preferred language",
-            Self::Timezone => "Your time zone",
+            Self::Nickname => t.item_nickname,
+            Self::Email => t.item_email,
+            Self::Fullname => t.item_fullname,
+            Self::Dob => t.item_dob,
+            Self::Gender => t.item_gender,
+            Self::Postcode => t.item_postcode,
+            Self::Country => t.item_country,
+            Self::Language => t.item_language,
+            Self::Timezone => t.item_timezone,
         }
     }
 

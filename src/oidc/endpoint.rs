@@ -48,7 +48,7 @@ use crate::store::{
 };
 use crate::web::AppState;
 use crate::web::consent::{self, ConsentForm};
-use crate::web::pages::{self, ConsentPage, LogoutConfirmPage, OPERATOR};
+use crate::web::pages::{self, ConsentPage, LogoutConfirmPage, Problem};
 use crate::web::session::Login;
 use crate::web::ua::UaRequest;
 
@@ -137,21 +137,13 @@ fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
 
 fn internal_page(what: &str) -> Response {
     tracing::error!(error = %what, "OpenID Connect endpoint");
-    pages::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The sign-in service had an internal problem.",
-        "Go back to the site and try again.",
-    )
+    pages::error(Problem::Internal)
 }
 
 fn bad_request_page(what: &str) -> Response {
-    pages::error(
-        StatusCode::BAD_REQUEST,
-        "This sign-in request cannot be used",
-        what,
-        "Go back to the site you came from and start the sign-in again. Nothing was sent to it.",
-    )
+    pages::error(Problem::BadRequest {
+        detail: what.to_owned(),
+    })
 }
 
 fn see_other(location: &str) -> Response {
@@ -163,7 +155,7 @@ fn see_other(location: &str) -> Response {
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
-        Err(_) => bad_request_page("The site's return address cannot be used."),
+        Err(_) => pages::error(Problem::BadReturnAddress),
     }
 }
 
@@ -183,7 +175,7 @@ impl Back {
         all.push(("iss", &self.issuer));
         match redirect_with(&self.redirect_uri, &all) {
             Some(url) => see_other(&url),
-            None => bad_request_page("The site's return address cannot be used."),
+            None => pages::error(Problem::BadReturnAddress),
         }
     }
 
@@ -219,16 +211,40 @@ fn profile_claim(field: ProfileField, value: &str) -> Option<(&'static str, Stri
     Some((claim, value.to_owned()))
 }
 
+/// The subscriber's MSISDN, through the per-process cache.
 async fn msisdn_of(state: &AppState, impi: &Impi) -> Result<Option<String>, String> {
-    Ok(state
-        .ctx
-        .store
-        .subscribers
-        .info(impi)
-        .await
-        .map_err(|e| e.to_string())?
-        .and_then(|i| i.msisdn)
-        .map(|m| m.as_str().to_owned()))
+    let now = state.ctx.clock.now();
+    if let Some(msisdn) = state.msisdns.fresh(impi.as_str(), now) {
+        return Ok(msisdn);
+    }
+    let info = state.ctx.store.subscribers.info(impi).await;
+    let Some(info) = info.map_err(|e| e.to_string())? else {
+        return Ok(None);
+    };
+    let msisdn = info.msisdn.map(|m| m.as_str().to_owned());
+    state
+        .msisdns
+        .remember(impi.as_str().to_owned(), msisdn.clone(), now);
+    Ok(msisdn)
+}
+
+/// A registered client, through the per-process cache (an unknown id is not remembered, so
+/// a client is usable as soon as `akaid client add` returns).
+pub(crate) async fn registered_client(
+    state: &AppState,
+    id: &ClientId,
+) -> Result<Option<OidcClient>, crate::store::StoreError> {
+    let now = state.ctx.clock.now();
+    if let Some(client) = state.clients.fresh(id.as_str(), now) {
+        return Ok(Some(client));
+    }
+    let client = state.ctx.store.clients.get(id).await?;
+    if let Some(c) = &client {
+        state
+            .clients
+            .remember(id.as_str().to_owned(), c.clone(), now);
+    }
+    Ok(client)
 }
 
 /// The consent items a request asks for that this subscriber has: `identifier`, `phone`
@@ -264,19 +280,13 @@ async fn validated_target(
     pairs: &[(String, String)],
 ) -> Result<(OidcClient, Back, Target), Response> {
     let target = Target::parse(pairs).map_err(|e| bad_request_page(&e.to_string()))?;
-    let client = match state.ctx.store.clients.get(&target.client_id).await {
+    let client = match registered_client(state, &target.client_id).await {
         Ok(Some(c)) => c,
-        Ok(None) => {
-            return Err(bad_request_page(
-                "The site that sent you here is not registered with this service.",
-            ));
-        }
+        Ok(None) => return Err(pages::error(Problem::UnknownSite)),
         Err(e) => return Err(internal_page(&e.to_string())),
     };
     if !client.has_redirect_uri(&target.redirect_uri) {
-        return Err(bad_request_page(
-            "The request asks for the answer to go to an address the site did not register.",
-        ));
+        return Err(pages::error(Problem::UnregisteredReturn));
     }
     let back = Back {
         redirect_uri: target.redirect_uri.clone(),
@@ -348,7 +358,11 @@ async fn authorize(
             }
         }
     } else {
-        match state.ua.login(session, ua, max_age, &client.name).await {
+        match state
+            .ua
+            .login(session, ua, max_age, Some(&client.name))
+            .await
+        {
             Ok(l) => l,
             Err(response) => return response,
         }
@@ -409,23 +423,22 @@ async fn authorize(
     let form_action = url::Url::parse(&back.redirect_uri)
         .ok()
         .map(|u| u.origin().ascii_serialization());
-    pages::html(
-        StatusCode::OK,
-        &ConsentPage {
-            operator: OPERATOR,
-            site: &client.name,
+    let site = client.name.clone();
+    pages::page(StatusCode::OK, form_action.as_deref(), move |t| {
+        askama::Template::render(&ConsentPage {
+            t,
+            site: &site,
             site_host: &site_host,
             shared: pending
                 .shared
                 .iter()
-                .map(|w| pages::describe_item(w))
+                .map(|w| pages::describe_item(w, t))
                 .collect(),
             action: "/authorize/consent",
             csrf: &pending.csrf,
             request_id: &pending.id,
-        },
-        form_action.as_deref(),
-    )
+        })
+    })
 }
 
 /// Stores the grant with a new code and sends the code back (Core §3.1.2.5).
@@ -449,9 +462,9 @@ async fn issue_code(
         None => None,
     };
     let mut rng = OsEntropy;
-    let code = AuthorizationCode::generate(&mut rng);
+    let code = AuthorizationCode::generate(&mut rng, now);
     let grant = Grant {
-        id: GrantId::generate(&mut rng),
+        id: GrantId::generate(&mut rng, now),
         client_id: client.client_id.clone(),
         impi: login.impi.clone(),
         scope: request.scope,
@@ -521,12 +534,7 @@ pub async fn oidc_consent_post(
             "access_denied",
             "the subscriber did not allow this site",
         )),
-        _ => pages::error(
-            StatusCode::BAD_REQUEST,
-            "This answer cannot be used",
-            "The form was not answered with Allow or Deny.",
-            "Go back to the site and start the sign-in again.",
-        ),
+        _ => pages::error(Problem::BadAnswer),
     }
 }
 
@@ -588,11 +596,43 @@ impl TokenError {
     }
 }
 
+/// A `/token` or `/userinfo` answer. Any origin may read it (CORS, for relying parties that
+/// run in a browser: a public client with PKCE): both endpoints authenticate by what the
+/// request carries, never by a cookie, so letting another origin call them gives it nothing
+/// it did not already hold.
 fn no_store_json(status: StatusCode, body: &Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
     let headers = r.headers_mut();
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("WWW-Authenticate"),
+    );
+    r
+}
+
+/// `OPTIONS /token`, `OPTIONS /userinfo`: the CORS preflight of a browser-based relying
+/// party (it sends `Authorization`, so its requests are not "simple"). No cookies are
+/// allowed (`Access-Control-Allow-Credentials` is never sent).
+pub async fn oidc_api_options() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    let headers = r.headers_mut();
+    for (name, value) in [
+        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        (header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"),
+        (
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            "Authorization, Content-Type",
+        ),
+        (header::ACCESS_CONTROL_MAX_AGE, "86400"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     r
 }
 
@@ -674,7 +714,7 @@ async fn authenticate(
     let (id, secret, basic) = credentials(headers, form)?;
     let unknown = || TokenError::client("unknown client or wrong secret", basic);
     let id: ClientId = id.parse().map_err(|_| unknown())?;
-    let client = match state.ctx.store.clients.get(&id).await {
+    let client = match registered_client(state, &id).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(unknown()),
         Err(e) => return Err(TokenError::server(&e.to_string())),
@@ -723,7 +763,7 @@ async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Val
                 .get("code")
                 .ok_or_else(|| TokenError::new("invalid_request", "code is missing"))?;
             match grants
-                .take_code(&TokenHash::of(code), now)
+                .take_code(&TokenHash::of_code(code), now)
                 .await
                 .map_err(store)?
             {
@@ -949,7 +989,16 @@ fn bearer_error(status: StatusCode, error: Option<&str>, description: &str) -> R
     let challenge = match error {
         Some(e) => format!(
             "Bearer realm=\"akaid\", error=\"{e}\", error_description=\"{}\"",
-            description.replace(['"', '\\'], "'")
+            // RFC 6750 §3: error_description is printable ASCII without `"` and `\`; a
+            // header value with anything else would not be sent at all.
+            description
+                .chars()
+                .map(|c| match c {
+                    '"' | '\\' => '\'',
+                    ' '..='~' => c,
+                    _ => '?',
+                })
+                .collect::<String>()
         ),
         None => "Bearer realm=\"akaid\"".to_owned(),
     };
@@ -965,21 +1014,54 @@ fn invalid_token(description: &str) -> Response {
 
 /// `GET|POST /userinfo` (Core §5.3): the bearer token in the `Authorization` header
 /// (RFC 6750 §2.1; the form and query methods are not accepted).
-pub async fn oidc_userinfo_get(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let token = headers
+pub async fn oidc_userinfo_get(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let in_header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
             let (scheme, rest) = v.trim().split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim().to_owned())
         });
-    let Some(token) = token else {
-        return bearer_error(
-            StatusCode::UNAUTHORIZED,
-            None,
-            "an access token is required (Authorization: Bearer)",
-        );
+    // RFC 6750 §2.2: a POST may carry the token as a form field instead.
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.split(';').next().is_some_and(|t| {
+                t.trim()
+                    .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+            })
+        });
+    let in_body = (method == Method::POST && is_form)
+        .then(|| form_pairs(&body))
+        .and_then(|pairs| pairs.into_iter().find(|(k, _)| k == "access_token"))
+        .map(|(_, v)| v);
+    let token = match (in_header, in_body) {
+        (Some(_), Some(_)) => {
+            return bearer_error(
+                StatusCode::BAD_REQUEST,
+                Some("invalid_request"),
+                "the access token is sent twice (header and body); send it once (RFC 6750 section 2)",
+            );
+        }
+        (Some(t), None) | (None, Some(t)) => t,
+        (None, None) => {
+            return bearer_error(
+                StatusCode::UNAUTHORIZED,
+                None,
+                "an access token is required (Authorization: Bearer, or access_token in a \
+                 form POST)",
+            );
+        }
     };
+    let token = token.as_str();
     let now = state.ctx.clock.now();
     let iss = issuer(&state.ctx.config.public_url);
     let claims = match verify_jwt(&state.key_ring.jwks(), token, Some(ACCESS_TOKEN_TYP)) {
@@ -1071,12 +1153,9 @@ pub async fn oidc_logout_get(
             .map(|(_, v)| v.as_str())
     };
     let refuse = |what: &str| {
-        pages::error(
-            StatusCode::BAD_REQUEST,
-            "This sign-out request cannot be used",
-            what,
-            "You are still signed in. Go back to the site and try again.",
-        )
+        pages::error(Problem::LogoutRefused {
+            detail: what.to_owned(),
+        })
     };
     let mut client_id = get("client_id").map(str::to_owned);
     if let Some(hint) = get("id_token_hint") {
@@ -1101,7 +1180,7 @@ pub async fn oidc_logout_get(
     let mut redirect = None;
     if let Some(target) = get("post_logout_redirect_uri") {
         let client = match client_id.as_deref().map(str::parse::<ClientId>) {
-            Some(Ok(id)) => match state.ctx.store.clients.get(&id).await {
+            Some(Ok(id)) => match registered_client(&state, &id).await {
                 Ok(c) => c,
                 Err(e) => return internal_page(&e.to_string()),
             },
@@ -1137,15 +1216,14 @@ pub async fn oidc_logout_get(
                 .iter()
                 .filter_map(|name| get(name).map(|v| ((*name).to_owned(), v.to_owned())))
                 .collect();
-            return pages::html(
-                StatusCode::OK,
-                &LogoutConfirmPage {
-                    operator: OPERATOR,
+            let fields: Vec<(String, String)> = fields;
+            return pages::page(StatusCode::OK, None, move |t| {
+                askama::Template::render(&LogoutConfirmPage {
+                    t,
                     csrf: &token,
-                    fields,
-                },
-                None,
-            );
+                    fields: &fields,
+                })
+            });
         }
     }
     if let Err(e) = session.flush().await {
@@ -1153,12 +1231,7 @@ pub async fn oidc_logout_get(
     }
     match redirect {
         Some(url) => see_other(&url),
-        None => pages::error(
-            StatusCode::OK,
-            "You are signed out",
-            &format!("{OPERATOR} no longer has you signed in on this device."),
-            "You can close this page.",
-        ),
+        None => pages::error(Problem::SignedOut),
     }
 }
 

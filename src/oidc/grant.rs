@@ -2,12 +2,16 @@
 //! and refresh tokens with their stored hashes, grant ids, PKCE (RFC 7636) and scopes
 //! (RFC 6749 §3.3, OpenID Connect Core §5.4, §11).
 //!
-//! No I/O, no clock: randomness comes through [`Entropy`], so tests are exact.
+//! No I/O: randomness comes through [`Entropy`] and the time is a parameter, so tests are
+//! exact.
 //!
-//! - Codes and refresh tokens are 32 random bytes, base64url without padding (43 characters):
-//!   256 bits, far beyond RFC 6749 §10.10's 2^-128 guessing bound. The database keeps only
-//!   their SHA-256 ([`TokenHash`]); for a uniformly random 256-bit value a plain hash is as
-//!   good as a slow one, and a leaked table yields nothing to present.
+//! - Codes and refresh tokens carry 32 random bytes, base64url without padding (43
+//!   characters): 256 bits, far beyond RFC 6749 §10.10's 2^-128 guessing bound. The database
+//!   keeps only their SHA-256 ([`TokenHash`]); for a uniformly random 256-bit value a plain
+//!   hash is as good as a slow one, and a leaked table yields nothing to present. A code
+//!   starts with its issue time, and its key in the database with that time then 208 bits of
+//!   the hash, as grant ids start with theirs: rows written together sit together
+//!   ([`TokenHash::of_code`]).
 //! - PKCE: only `S256` (RFC 7636 §4.2). A challenge without a method means `plain` (§4.3) and
 //!   is refused like `plain` itself, since `plain` protects nothing against a code
 //!   interceptor who can read the authorization request. The verifier is checked as §4.6
@@ -26,6 +30,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
+
+use time::OffsetDateTime;
 
 use crate::secret::Secret;
 
@@ -59,6 +65,28 @@ fn random_b64<const N: usize>(rng: &mut dyn Entropy) -> Secret<String> {
     Secret::new(b64(bytes.expose()))
 }
 
+/// The base64url characters in ASCII order: a string of them sorts as the number it encodes.
+const SORTABLE: &[u8; 64] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+/// Characters that encode a time: 48 bits of milliseconds since 1970.
+const TIME_CHARS: usize = 8;
+
+/// `now` in milliseconds as [`TIME_CHARS`] characters of [`SORTABLE`]: later times sort later.
+fn sortable_time(now: OffsetDateTime) -> String {
+    let millis = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+    (0..TIME_CHARS)
+        .rev()
+        .map(|i| char::from(SORTABLE[((millis >> (6 * i)) & 63) as usize]))
+        .collect()
+}
+
+/// The number a string of [`SORTABLE`] characters encodes; `None` for any other character.
+fn sortable_value(text: &str) -> Option<u64> {
+    text.bytes().try_fold(0u64, |value, b| {
+        let digit = SORTABLE.iter().position(|&c| c == b)?;
+        Some((value << 6) | digit as u64)
+    })
+}
+
 /// SHA-256 of a code or refresh token: the only form in which the database knows them.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TokenHash([u8; 32]);
@@ -67,6 +95,21 @@ impl TokenHash {
     /// The hash of a value as presented (any string: an unknown one simply matches no row).
     pub fn of(presented: &str) -> Self {
         Self(Sha256::digest(presented.as_bytes()).into())
+    }
+
+    /// The key of an authorization code as presented: the issue time its first characters
+    /// carry (6 bytes of milliseconds), then the first 26 bytes of SHA-256 of the whole code.
+    /// Codes issued together get neighbouring keys, so a batch of them is written to one
+    /// B-tree page and redeemed from it, instead of one random page each. Knowing the time
+    /// helps nobody find a code: the 208 bits of hash still have to match.
+    pub fn of_code(presented: &str) -> Self {
+        let digest = Sha256::digest(presented.as_bytes());
+        let mut key = [0u8; 32];
+        if let Some(millis) = presented.get(..TIME_CHARS).and_then(sortable_value) {
+            key[..6].copy_from_slice(&millis.to_be_bytes()[2..]);
+        }
+        key[6..].copy_from_slice(&digest[..26]);
+        Self(key)
     }
 
     pub fn as_bytes(&self) -> &[u8; 32] {
@@ -118,10 +161,37 @@ macro_rules! secret_token {
     };
 }
 
-secret_token!(
-    /// An authorization code (RFC 6749 §4.1.2): single use, short-lived.
-    AuthorizationCode
-);
+/// An authorization code (RFC 6749 §4.1.2): single use, short-lived. Its issue time (8
+/// characters, see [`TokenHash::of_code`]) then 32 random bytes, base64url: 51 characters.
+///
+/// Not `Clone`: it is handed out once. `Debug` prints `[redacted]`.
+pub struct AuthorizationCode(Secret<String>);
+
+impl AuthorizationCode {
+    pub fn generate(rng: &mut dyn Entropy, now: OffsetDateTime) -> Self {
+        let random = random_b64::<TOKEN_BYTES>(rng);
+        let mut code = sortable_time(now);
+        code.push_str(random.expose());
+        Self(Secret::new(code))
+    }
+
+    /// The value to send to the client. Call sites are the places to audit.
+    pub fn expose(&self) -> &str {
+        self.0.expose()
+    }
+
+    /// What the database stores instead of the value.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of_code(self.0.expose())
+    }
+}
+
+impl fmt::Debug for AuthorizationCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthorizationCode([redacted])")
+    }
+}
+
 secret_token!(
     /// A refresh token (RFC 6749 §1.5, §6): rotated at each use.
     RefreshToken
@@ -150,15 +220,26 @@ fn parse_id(what: &'static str, s: &str) -> Result<String, InvalidGrantId> {
 }
 
 /// One authorization a subscriber gave a client: every code and token issued from it
-/// carries its id, and revoking it revokes them all. 16 random bytes, base64url.
+/// carries its id, and revoking it revokes them all. 22 base64url characters: the creation
+/// time in milliseconds (8 characters), then 84 random bits, in an alphabet whose ASCII order
+/// is its value order. Ids therefore sort by creation time, and a new grant's row goes to the
+/// end of the table's B-tree: a batch of grants written together changes one leaf page, not
+/// one random page each.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct GrantId(String);
 
 impl GrantId {
-    pub fn generate(rng: &mut dyn Entropy) -> Self {
-        let mut bytes = [0u8; ID_BYTES];
-        rng.fill(&mut bytes);
-        Self(b64(&bytes))
+    pub fn generate(rng: &mut dyn Entropy, now: OffsetDateTime) -> Self {
+        let mut id = sortable_time(now);
+        let mut random = [0u8; 22 - TIME_CHARS];
+        rng.fill(&mut random);
+        // 64 divides 256: the low six bits of a uniform byte are uniform.
+        id.extend(
+            random
+                .iter()
+                .map(|b| char::from(SORTABLE[usize::from(b & 63)])),
+        );
+        Self(id)
     }
 
     pub fn as_str(&self) -> &str {
@@ -578,19 +659,22 @@ pub(crate) mod tests {
     #[test]
     fn codes_and_tokens_are_32_random_bytes_base64url() {
         let mut rng = Counting(0);
-        let code = AuthorizationCode::generate(&mut rng);
-        let expected: Vec<u8> = (0..32).collect();
-        assert_eq!(code.expose(), URL_SAFE_NO_PAD.encode(&expected));
-        assert_eq!(code.expose().len(), 43);
-        assert_eq!(code.expose(), "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8");
+        let at = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let code = AuthorizationCode::generate(&mut rng, at);
+        assert_eq!(code.expose().len(), 51);
+        // The issue time, then the 32 random bytes.
+        assert_eq!(
+            code.expose(),
+            "-NjEtLV-AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+        );
         let token = RefreshToken::generate(&mut rng);
         let expected: Vec<u8> = (32..64).collect();
         assert_eq!(token.expose(), URL_SAFE_NO_PAD.encode(&expected));
-        let grant = GrantId::generate(&mut rng);
-        assert_eq!(
-            grant.as_str(),
-            URL_SAFE_NO_PAD.encode((64..80).collect::<Vec<u8>>())
-        );
+        let grant = GrantId::generate(&mut rng, at);
+        // 1_700_000_000_000 ms in six-bit digits, most significant first.
+        assert_eq!(&grant.as_str()[..8], "-NjEtLV-");
+        // Then the low six bits of the bytes 64, 65, …: 0, 1, …
+        assert_eq!(&grant.as_str()[8..], "-0123456789ABC");
         assert_eq!(grant.as_str().parse::<GrantId>(), Ok(grant.clone()));
         let jti = JwtId::generate(&mut rng);
         assert_eq!(jti.as_str().len(), 22);
@@ -598,18 +682,66 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn grant_ids_sort_by_creation_time() {
+        let at = |ms: i64| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap()
+        };
+        let mut ids: Vec<String> = [
+            1_700_000_000_000,
+            1_700_000_000_001,
+            1_700_000_000_064,
+            1_800_000_000_000,
+        ]
+        .into_iter()
+        .map(|ms| {
+            GrantId::generate(&mut OsEntropy, at(ms))
+                .as_str()
+                .to_owned()
+        })
+        .collect();
+        let made = ids.clone();
+        ids.sort();
+        assert_eq!(ids, made);
+        assert!(made.iter().all(|id| id.parse::<GrantId>().is_ok()));
+    }
+
+    #[test]
     fn os_entropy_gives_different_codes() {
-        let a = AuthorizationCode::generate(&mut OsEntropy);
-        let b = AuthorizationCode::generate(&mut OsEntropy);
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let a = AuthorizationCode::generate(&mut OsEntropy, now);
+        let b = AuthorizationCode::generate(&mut OsEntropy, now);
         assert_ne!(a.expose(), b.expose());
-        assert_eq!(a.expose().len(), 43);
+        assert_eq!(a.expose().len(), 51);
+    }
+
+    #[test]
+    fn a_code_key_is_its_time_then_its_hash_and_keys_sort_by_time() {
+        let at = |ms: i64| {
+            OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap()
+        };
+        let code = AuthorizationCode::generate(&mut Counting(0), at(1_700_000_000_000));
+        let key = code.hash();
+        assert_eq!(key, TokenHash::of_code(code.expose()));
+        assert_eq!(key.as_bytes()[..6], 1_700_000_000_000u64.to_be_bytes()[2..]);
+        assert_eq!(
+            key.as_bytes()[6..],
+            TokenHash::of(code.expose()).as_bytes()[..26]
+        );
+        let later = AuthorizationCode::generate(&mut OsEntropy, at(1_700_000_000_001));
+        assert!(later.hash().as_bytes() > key.as_bytes());
+        // Another code, or the same one altered, has another key.
+        let mut altered = code.expose().to_owned();
+        altered.replace_range(50.., "A");
+        assert_ne!(TokenHash::of_code(&altered), key);
+        assert_ne!(TokenHash::of_code("not a code"), key);
+        assert_eq!(TokenHash::of_code("").as_bytes()[..6], [0; 6]);
     }
 
     #[test]
     fn token_hash_is_sha256_of_the_presented_value() {
-        let code = AuthorizationCode::generate(&mut Counting(0));
-        let hash = code.hash();
-        assert_eq!(hash, TokenHash::of(code.expose()));
+        let token = RefreshToken::generate(&mut Counting(0));
+        let hash = token.hash();
+        assert_eq!(hash, TokenHash::of(token.expose()));
         assert_eq!(
             hex::encode(TokenHash::of("abc").as_bytes()),
             // FIPS 180-2 Appendix B.1.
@@ -621,7 +753,8 @@ pub(crate) mod tests {
 
     #[test]
     fn secrets_are_redacted_in_debug() {
-        let code = AuthorizationCode::generate(&mut Counting(0));
+        let now = OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap();
+        let code = AuthorizationCode::generate(&mut Counting(0), now);
         let token = RefreshToken::generate(&mut Counting(0));
         assert_eq!(format!("{code:?}"), "AuthorizationCode([redacted])");
         assert_eq!(format!("{token:?}"), "RefreshToken([redacted])");

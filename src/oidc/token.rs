@@ -193,7 +193,7 @@ mod tests {
     fn access_token_claims_per_rfc9068() {
         let mut rng = Counting(0);
         let jti = JwtId::generate(&mut rng);
-        let grant = GrantId::generate(&mut rng);
+        let grant = GrantId::generate(&mut rng, at(0));
         let scope = Scopes::from_request("openid phone").unwrap();
         let token = AccessToken {
             issuer: "https://op.example.net",
@@ -221,7 +221,7 @@ mod tests {
                 "scope": "openid phone",
                 "auth_time": 1_800_000_040,
                 "amr": ["hwk", "sc"],
-                "grant_id": "EBESExQVFhcYGRobHB0eHw",
+                "grant_id": "-PBNM4--FGHIJKLMNOPQRS",
             })
         );
     }
@@ -231,7 +231,10 @@ mod tests {
         let key = SigningKey::generate(SigningAlg::ES256, at(0)).unwrap();
         let jwks = Jwks::from_keys([&key]);
         let mut rng = Counting(0);
-        let (jti, grant) = (JwtId::generate(&mut rng), GrantId::generate(&mut rng));
+        let (jti, grant) = (
+            JwtId::generate(&mut rng),
+            GrantId::generate(&mut rng, at(0)),
+        );
         let claims = AccessToken {
             issuer: "https://op.example.net",
             subject: "s",

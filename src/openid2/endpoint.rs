@@ -27,7 +27,7 @@ use crate::secret::{SealContext, Secret};
 use crate::store::{AssociationRow, ConsentRow, RealmPolicy};
 use crate::web::AppState;
 use crate::web::consent::{self, ConsentForm};
-use crate::web::pages::{self, ConsentPage, OPERATOR, SelfPostPage};
+use crate::web::pages::{self, ConsentPage, DiscoveryPage, Problem, SelfPostPage};
 use crate::web::session::Login;
 use crate::web::ua::UaRequest;
 
@@ -187,12 +187,7 @@ async fn identifier_at(
 
 fn internal(what: &str) -> Response {
     tracing::error!(error = %what, "OpenID 2.0 endpoint");
-    pages::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The sign-in service had an internal problem.",
-        "Go back to the site and try again.",
-    )
+    pages::error(Problem::Internal)
 }
 
 fn wants_xrds(headers: &HeaderMap) -> bool {
@@ -206,20 +201,20 @@ fn xrds_response(body: String) -> Response {
     ([(header::CONTENT_TYPE, xrds::XRDS_CONTENT_TYPE)], body).into_response()
 }
 
-fn html_with_xrds_location(body: String, location: &str) -> Response {
-    let mut response = (StatusCode::OK, body).into_response();
-    pages::secure(&mut response, None);
+/// The HTML page of an OP or user identifier, with its Yadis `X-XRDS-Location`.
+fn discovery_page(endpoint: &str, local_id: Option<&str>, location: &str) -> Response {
+    let (endpoint, local_id) = (endpoint.to_owned(), local_id.map(str::to_owned));
+    let mut response = pages::page(StatusCode::OK, None, move |t| {
+        askama::Template::render(&DiscoveryPage {
+            t,
+            endpoint: &endpoint,
+            local_id: local_id.as_deref(),
+        })
+    });
     if let Ok(value) = HeaderValue::from_str(location) {
         response.headers_mut().insert("x-xrds-location", value);
     }
     response
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 /// `GET /`: the OP identifier (Yadis: XRDS on request, `X-XRDS-Location` otherwise).
@@ -231,16 +226,7 @@ pub async fn openid2_op_identifier_get(
     if wants_xrds(&headers) {
         return xrds_response(xrds::op_identifier_xrds(&op.public_url));
     }
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <title>{OPERATOR}: sign in with your SIM</title>\
-         <link rel=\"openid2.provider\" href=\"{}\"></head>\
-         <body><main><h1>{OPERATOR}</h1><p>This is the operator's sign-in service. Sites \
-         that offer \"Sign in with your operator\" send you here; your phone's SIM confirms \
-         who you are.</p></main></body></html>",
-        escape(&op.endpoint)
-    );
-    html_with_xrds_location(body, &format!("{}xrds", op.public_url))
+    discovery_page(&op.endpoint, None, &format!("{}xrds", op.public_url))
 }
 
 /// `GET /xrds`: the OP identifier's XRDS document.
@@ -262,27 +248,13 @@ pub async fn openid2_identifier_get(
 ) -> Response {
     let op = &state.op;
     if !valid_pseudonym(&pseudonym) {
-        return pages::error(
-            StatusCode::NOT_FOUND,
-            "No such identifier",
-            "This address is not an identifier issued by this service.",
-            "Check the address.",
-        );
+        return pages::error(Problem::NoSuchIdentifier);
     }
     let id = op.identifier(&pseudonym);
     if wants_xrds(&headers) {
         return xrds_response(xrds::user_identifier_xrds(&op.public_url, &id));
     }
-    let body = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{OPERATOR}\
-         </title><link rel=\"openid2.provider\" href=\"{ep}\">\
-         <link rel=\"openid2.local_id\" href=\"{id}\">\
-         <link rel=\"openid.server\" href=\"{ep}\"></head><body><main><p>An identifier \
-         issued by {OPERATOR}.</p></main></body></html>",
-        ep = escape(&op.endpoint),
-        id = escape(&id),
-    );
-    html_with_xrds_location(body, &format!("{id}/xrds"))
+    discovery_page(&op.endpoint, Some(&id), &format!("{id}/xrds"))
 }
 
 /// `GET /id/{pseudonym}/xrds`.
@@ -318,12 +290,9 @@ fn direct_error(error: &Error, version: Version) -> Response {
 }
 
 fn bad_request_page(what: &str) -> Response {
-    pages::error(
-        StatusCode::BAD_REQUEST,
-        "This sign-in request cannot be used",
-        what,
-        "Go back to the site you came from and start the sign-in again.",
-    )
+    pages::error(Problem::BadRequest {
+        detail: what.to_owned(),
+    })
 }
 
 /// `GET|POST /openid`: every mode of §4–§11.
@@ -570,7 +539,13 @@ async fn checkid(
         .as_ref()
         .is_some_and(|p| p.policy == RealmPolicy::Deny)
     {
-        return indirect(&request, request.cancel(), &return_to);
+        // No page for checkid_immediate: the site gets the protocol's answer.
+        if request.immediate {
+            return indirect(&request, request.cancel(), &return_to);
+        }
+        return pages::error(Problem::BlockedSite {
+            host: request.realm.host().to_owned(),
+        });
     }
     let pape = match PapeRequest::from_message(request.message()) {
         Ok(p) => p,
@@ -588,7 +563,7 @@ async fn checkid(
     } else {
         match state
             .ua
-            .login(session, ua, max_age, request.realm.as_str())
+            .login(session, ua, max_age, Some(request.realm.as_str()))
             .await
         {
             Ok(l) => l,
@@ -664,31 +639,14 @@ async fn verify_return_to(
         return_to,
         "relying-party discovery refused the return_to: {verdict:?}"
     );
-    let host = request.realm.host();
-    let (title, happened, to_do) = match verdict {
-        Verdict::NotListed { .. } => (
-            "This sign-in cannot continue",
-            format!(
-                "The request asks for your sign-in to be sent to {return_to}, which {host} does \
-                 not list as one of its own addresses. Nothing was sent."
-            ),
-            "Go back to the site and start again. If this keeps happening, tell the site.",
-        ),
-        _ => (
-            "This site cannot be checked",
-            format!(
-                "{host} does not say where its sign-ins may be sent, and this provider only \
-                 signs in to sites that do. Nothing was sent."
-            ),
-            "Go back to the site; it may offer another way to sign in.",
-        ),
-    };
-    Err(pages::error(
-        StatusCode::BAD_REQUEST,
-        title,
-        &happened,
-        to_do,
-    ))
+    let host = request.realm.host().to_owned();
+    Err(pages::error(match verdict {
+        Verdict::NotListed { .. } => Problem::ReturnNotListed {
+            url: return_to.to_owned(),
+            host,
+        },
+        _ => Problem::SiteUnverifiable { host },
+    }))
 }
 
 /// The operator's policy for `realm`, through the short-lived cache.
@@ -803,21 +761,24 @@ async fn consent_page(session: &Session, request: &CheckIdRequest, wanted: &[Str
         Ok(p) => p,
         Err(page) => return page,
     };
-    let site = request.realm.as_str();
-    let form_action = origin(request.return_to.as_deref().unwrap_or(site));
-    pages::html(
-        StatusCode::OK,
-        &ConsentPage {
-            operator: OPERATOR,
-            site,
-            site_host: request.realm.host(),
-            shared: wanted.iter().map(|w| pages::describe_item(w)).collect(),
+    let site = request.realm.as_str().to_owned();
+    let site_host = request.realm.host().to_owned();
+    let form_action = origin(request.return_to.as_deref().unwrap_or(&site));
+    pages::page(StatusCode::OK, form_action.as_deref(), move |t| {
+        askama::Template::render(&ConsentPage {
+            t,
+            site: &site,
+            site_host: &site_host,
+            shared: pending
+                .shared
+                .iter()
+                .map(|w| pages::describe_item(w, t))
+                .collect(),
             action: "/openid/consent",
             csrf: &pending.csrf,
             request_id: &pending.id,
-        },
-        form_action.as_deref(),
-    )
+        })
+    })
 }
 
 fn origin(url: &str) -> Option<String> {
@@ -876,12 +837,7 @@ pub async fn openid2_consent_post(
             assert(&state, &request, &login, &identifier, &return_to, &release).await
         }
         "deny" => indirect(&request, request.cancel(), &return_to),
-        _ => pages::error(
-            StatusCode::BAD_REQUEST,
-            "This answer cannot be used",
-            "The form was not answered with Allow or Deny.",
-            "Go back to the site and start the sign-in again.",
-        ),
+        _ => pages::error(Problem::BadAnswer),
     }
 }
 
@@ -921,18 +877,20 @@ fn send_indirect(request: &CheckIdRequest, message: Message, return_to: &str) ->
                     .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
                 r
             }
-            Err(_) => bad_request_page("The site's return address cannot be used."),
+            Err(_) => pages::error(Problem::BadReturnAddress),
         },
-        Ok(Indirect::FormPost { action, fields }) => pages::html(
-            StatusCode::OK,
-            &SelfPostPage {
-                operator: OPERATOR,
-                site_host: request.realm.host(),
-                action: &action,
-                fields,
-            },
-            origin(&action).as_deref(),
-        ),
+        Ok(Indirect::FormPost { action, fields }) => {
+            let form_action = origin(&action);
+            let site_host = request.realm.host().to_owned();
+            pages::page(StatusCode::OK, form_action.as_deref(), move |t| {
+                askama::Template::render(&SelfPostPage {
+                    t,
+                    site_host: &site_host,
+                    action: &action,
+                    fields: &fields,
+                })
+            })
+        }
         Err(e) => bad_request_page(&e.to_string()),
     }
 }

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use tower_sessions::Session;
 
 use super::AppState;
-use super::pages::{self, AccountPage, AllowedSite, OPERATOR};
+use super::pages::{self, AccountPage, AllowedSite, Problem};
 use super::ua::UaRequest;
 
 const CSRF: &str = "account_csrf";
@@ -32,7 +32,7 @@ pub async fn account_get(
         headers: &headers,
         body: &[],
     };
-    let login = match state.ua.login(&session, &ua, None, "your account").await {
+    let login = match state.ua.login(&session, &ua, None, None).await {
         Ok(login) => login,
         Err(response) => return response,
     };
@@ -56,25 +56,18 @@ pub async fn account_get(
         sites.push(AllowedSite {
             name,
             host,
-            shared: row.shared.split(' ').map(pages::describe_item).collect(),
-            since: row
-                .created_at
-                .format(time::macros::format_description!(
-                    "[day] [month repr:long] [year]"
-                ))
-                .unwrap_or_default(),
+            shared: row.shared.split(' ').map(str::to_owned).collect(),
+            since: row.created_at,
             relying_party: row.relying_party,
         });
     }
-    pages::html(
-        StatusCode::OK,
-        &AccountPage {
-            operator: OPERATOR,
-            sites,
+    pages::page(StatusCode::OK, None, move |t| {
+        askama::Template::render(&AccountPage {
+            t,
+            sites: &sites,
             csrf: &csrf,
-        },
-        None,
-    )
+        })
+    })
 }
 
 #[derive(Debug)]
@@ -90,17 +83,17 @@ pub async fn account_revoke_post(
     body: Bytes,
 ) -> Response {
     let Ok(form) = revoke_form(&body) else {
-        return refused("The form was incomplete.");
+        return refused("the form was incomplete");
     };
     let Some(login) = super::session::login(&session).await else {
-        return refused("You are not signed in any more.");
+        return refused("no login in the session");
     };
     let expected = session.get::<String>(CSRF).await.ok().flatten();
     let valid = expected.is_some_and(|token| {
         subtle::ConstantTimeEq::ct_eq(token.as_bytes(), form.csrf.as_bytes()).into()
     });
     if !valid {
-        return refused("The page it came from belongs to another session.");
+        return refused("the token is not the session's");
     }
     let now = state.ctx.clock.now();
     match state
@@ -189,21 +182,12 @@ async fn display_name(state: &AppState, relying_party: &str) -> (String, String)
     (relying_party.to_owned(), relying_party.to_owned())
 }
 
-fn refused(what_happened: &str) -> Response {
-    pages::error(
-        StatusCode::FORBIDDEN,
-        "This change cannot be made",
-        what_happened,
-        "Open your account page again and retry.",
-    )
+fn refused(why: &str) -> Response {
+    tracing::info!("account: revoke refused: {why}");
+    pages::error(Problem::RevokeRefused)
 }
 
 fn internal(what: &str) -> Response {
     tracing::error!("account page: {what}");
-    pages::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "Your account page could not be shown.",
-        "Try again in a moment.",
-    )
+    pages::error(Problem::Internal)
 }

@@ -1,7 +1,8 @@
 //! The client's address for per-address limits. Behind a load balancer every request comes
 //! from the balancer, so `X-Forwarded-For` is believed, but only from peers the operator
 //! names as trusted proxies (`trusted_proxies`, `serve --trusted-proxy CIDR`); anyone else
-//! could write any address into it.
+//! could write any address into it. Likewise `X-Forwarded-Proto`: a trusted proxy that
+//! terminates TLS says so with it, and the pages then get HSTS and `Secure` cookies.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -114,6 +115,19 @@ impl CidrList {
         self.client(peer, &forwarded)
     }
 
+    /// Whether a trusted proxy `peer` says the client's request came over HTTPS: the last
+    /// `X-Forwarded-Proto` value, the one the proxy nearest to us wrote.
+    pub fn forwarded_https(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> bool {
+        self.trusts(peer)
+            && headers
+                .get_all("x-forwarded-proto")
+                .iter()
+                .next_back()
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+                .is_some_and(|proto| proto.trim().eq_ignore_ascii_case("https"))
+    }
+
     /// The client behind `peer`: walking `X-Forwarded-For` from the right, the first address
     /// that is not a trusted proxy. A peer that is not trusted is the client itself, and so
     /// is a trusted peer whose header cannot be read.
@@ -206,5 +220,23 @@ mod tests {
             CidrList::default().client(ip("10.0.0.2"), &["1.2.3.4"]),
             ip("10.0.0.2")
         );
+    }
+
+    #[test]
+    fn forwarded_proto_is_believed_only_from_trusted_peers() {
+        let t: CidrList = "10.0.0.0/8".parse().unwrap();
+        let headers = |values: &[&str]| {
+            let mut h = axum::http::HeaderMap::new();
+            for v in values {
+                h.append("x-forwarded-proto", v.parse().unwrap());
+            }
+            h
+        };
+        assert!(t.forwarded_https(ip("10.0.0.2"), &headers(&["https"])));
+        assert!(t.forwarded_https(ip("10.0.0.2"), &headers(&["http, HTTPS"])));
+        assert!(!t.forwarded_https(ip("10.0.0.2"), &headers(&["https, http"])));
+        assert!(!t.forwarded_https(ip("10.0.0.2"), &headers(&["https", "http"])));
+        assert!(!t.forwarded_https(ip("10.0.0.2"), &headers(&[])));
+        assert!(!t.forwarded_https(ip("203.0.113.9"), &headers(&["https"])));
     }
 }

@@ -2,15 +2,14 @@
 //! session under a per-protocol key with the page's CSRF token, and taken back (once) when
 //! the page's form is answered.
 
-use axum::http::StatusCode;
 use axum::response::Response;
 use tower_sessions::Session;
 
-use super::pages;
+use super::pages::{self, Problem};
 use super::session::Login;
 
 /// The pending request a consent form answers, kept in the session; answered once.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Pending {
     pub id: String,
     pub csrf: String,
@@ -20,12 +19,37 @@ pub struct Pending {
     pub shared: Vec<String>,
 }
 
-/// The consent page's form.
-#[derive(Debug, serde::Deserialize)]
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("id", &self.id)
+            .field("csrf", &"[redacted]")
+            .field("fields", &self.fields)
+            .field("shared", &self.shared)
+            .finish()
+    }
+}
+
+/// The consent page's form. A missing field reads as empty, so a form without the token
+/// gets the same page as one with a wrong token, not the extractor's plain-text rejection.
+#[derive(serde::Deserialize)]
 pub struct ConsentForm {
+    #[serde(default)]
     csrf: String,
+    #[serde(default)]
     request: String,
+    #[serde(default)]
     pub decision: String,
+}
+
+impl std::fmt::Debug for ConsentForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsentForm")
+            .field("csrf", &"[redacted]")
+            .field("request", &self.request)
+            .field("decision", &self.decision)
+            .finish()
+    }
 }
 
 /// Keeps the request under `key` for the consent page about to be shown.
@@ -60,20 +84,10 @@ pub async fn answer(
         p.id == form.request
             && subtle::ConstantTimeEq::ct_eq(p.csrf.as_bytes(), form.csrf.as_bytes()).into()
     }) else {
-        return Err(pages::error(
-            StatusCode::FORBIDDEN,
-            "This answer cannot be used",
-            "The sign-in request it belongs to has expired or was made in another window.",
-            "Go back to the site and start the sign-in again.",
-        ));
+        return Err(pages::error(Problem::Expired));
     };
     let Some(login) = super::session::login(session).await else {
-        return Err(pages::error(
-            StatusCode::FORBIDDEN,
-            "You are not signed in",
-            "The sign-in that this answer belongs to has ended.",
-            "Go back to the site and start the sign-in again.",
-        ));
+        return Err(pages::error(Problem::SessionEnded));
     };
     if let Err(e) = session.remove::<Pending>(key).await {
         return Err(internal(&e.to_string()));
@@ -83,10 +97,5 @@ pub async fn answer(
 
 fn internal(what: &str) -> Response {
     tracing::error!(error = %what, "consent");
-    pages::error(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "Something went wrong",
-        "The sign-in service had an internal problem.",
-        "Go back to the site and try again.",
-    )
+    pages::error(Problem::Internal)
 }

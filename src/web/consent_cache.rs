@@ -4,22 +4,22 @@
 //! (Allow on the consent page, Revoke on the account page) is seen at once by this process and
 //! within [`TTL`] by the others, as the operator's realm policies are.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use time::{Duration, OffsetDateTime};
 
+use super::ttl_cache::TtlCache;
 use crate::ids::Impi;
 use crate::store::{ConsentRow, ConsentStore, StoreError};
 
 /// How long a read is reused.
 pub const TTL: Duration = Duration::seconds(5);
-/// Entries kept at most; the cache is emptied when full.
-const MAX: usize = 100_000;
 
-#[derive(Debug, Default)]
-pub struct ConsentCache {
-    entries: Mutex<HashMap<String, (Option<ConsentRow>, OffsetDateTime)>>,
+#[derive(Debug)]
+pub struct ConsentCache(TtlCache<Option<ConsentRow>>);
+
+impl Default for ConsentCache {
+    fn default() -> Self {
+        Self(TtlCache::new(TTL))
+    }
 }
 
 fn key(impi: &Impi, relying_party: &str) -> String {
@@ -40,15 +40,11 @@ impl ConsentCache {
         now: OffsetDateTime,
     ) -> Result<Option<ConsentRow>, StoreError> {
         let key = key(impi, relying_party);
-        if let Ok(entries) = self.entries.lock()
-            && let Some((row, read)) = entries.get(&key)
-            && now >= *read
-            && now - *read < TTL
-        {
-            return Ok(row.clone());
+        if let Some(row) = self.0.fresh(&key, now) {
+            return Ok(row);
         }
         let row = store.get(impi, relying_party).await?;
-        self.remember(key, row.clone(), now);
+        self.0.remember(key, row.clone(), now);
         Ok(row)
     }
 
@@ -60,7 +56,8 @@ impl ConsentCache {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         store.put(row).await?;
-        self.remember(key(&row.impi, &row.relying_party), Some(row.clone()), now);
+        self.0
+            .remember(key(&row.impi, &row.relying_party), Some(row.clone()), now);
         Ok(())
     }
 
@@ -73,16 +70,7 @@ impl ConsentCache {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let removed = store.remove(impi, relying_party).await?;
-        self.remember(key(impi, relying_party), None, now);
+        self.0.remember(key(impi, relying_party), None, now);
         Ok(removed)
-    }
-
-    fn remember(&self, key: String, row: Option<ConsentRow>, now: OffsetDateTime) {
-        if let Ok(mut entries) = self.entries.lock() {
-            if entries.len() >= MAX {
-                entries.clear();
-            }
-            entries.insert(key, (row, now));
-        }
     }
 }

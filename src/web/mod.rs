@@ -5,9 +5,11 @@ pub mod account;
 pub mod client_ip;
 pub mod consent;
 pub mod consent_cache;
+pub mod i18n;
 pub mod pages;
 pub mod scrape;
 pub mod session;
+pub mod ttl_cache;
 pub mod ua;
 
 use axum::extract::State;
@@ -19,6 +21,10 @@ use serde_json::json;
 
 use crate::context::Context;
 use crate::gba::bsf::{Bsf, bsf_bootstrap_get, bsf_zn_post};
+
+/// How long the per-process caches of [`Shared`] reuse a read: what the operator changes
+/// (a client removed, an MSISDN changed) reaches every process within this time.
+pub const READ_TTL: time::Duration = time::Duration::seconds(5);
 
 /// What handlers share: one allocation behind an `Arc`, so the clone every extractor
 /// makes is a reference count, not a copy of the configuration.
@@ -45,6 +51,12 @@ pub struct Shared {
     pub op: crate::openid2::endpoint::Op,
     /// Remembered consents of both protocols, through a short-lived cache.
     pub consents: consent_cache::ConsentCache,
+    /// Registered OpenID Connect clients, read at every `/authorize` and `/token`; a removed
+    /// client stops working within [`READ_TTL`] in every process.
+    pub clients: ttl_cache::TtlCache<crate::store::OidcClient>,
+    /// Subscribers' MSISDNs (`None`: a subscriber without one), read at every login that may
+    /// release the phone number.
+    pub msisdns: ttl_cache::TtlCache<Option<String>>,
     /// The OpenID Connect signing keys: loaded by [`AppState::open`] and
     /// [`AppState::open_for_roles`]; empty in a state from [`AppState::new`].
     pub key_ring: std::sync::Arc<crate::oidc::keys::KeyRing>,
@@ -112,6 +124,8 @@ impl AppState {
             ua,
             op,
             consents: consent_cache::ConsentCache::default(),
+            clients: ttl_cache::TtlCache::new(READ_TTL),
+            msisdns: ttl_cache::TtlCache::new(READ_TTL),
             key_ring,
         }))
     }
@@ -178,16 +192,25 @@ pub fn op_router(state: AppState) -> Router {
         )
         .route("/account", get(account::account_get))
         .route("/account/revoke", post(account::account_revoke_post))
-        .route("/static/akaid.css", get(pages::web_static_css_get))
+        .route("/static/{file}", get(pages::web_static_get))
         .layer(sessions)
         .route(paths::DISCOVERY, get(oidc::oidc_discovery_get))
         .route(paths::JWKS, get(oidc::oidc_jwks_get))
-        .route(paths::TOKEN, post(oidc::oidc_token_post))
+        .route(
+            paths::TOKEN,
+            post(oidc::oidc_token_post).options(oidc::oidc_api_options),
+        )
         .route(
             paths::USERINFO,
-            get(oidc::oidc_userinfo_get).post(oidc::oidc_userinfo_get),
+            get(oidc::oidc_userinfo_get)
+                .post(oidc::oidc_userinfo_get)
+                .options(oidc::oidc_api_options),
         )
         .route("/healthz", get(web_healthz_get))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::finish,
+        ))
         .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
         .with_state(state)
 }

@@ -22,7 +22,7 @@ use crate::gba::digest::{Challenge, Credentials, Qop, ha1};
 use crate::gba::zn::{KeyService, NafKey, ZnError};
 use crate::gba::{Btid, NafId, UaProtocolId};
 use crate::store::{NonceUse, Store};
-use crate::web::pages::{self, OPERATOR, SimNeededPage, UaChallengePage};
+use crate::web::pages::{self, Problem, SimNeededPage, UaChallengePage};
 use crate::web::session::{self, Login};
 
 /// The product token a GBA-capable user agent sends (TS 24.109 §5.2.1).
@@ -63,13 +63,14 @@ impl Ua {
 
     /// The login for this request: the session's if it is fresh enough (`max_age`), else
     /// one made now from the request's Digest answer; otherwise what to answer instead.
-    /// `site` names the relying party on the page a non-GBA browser gets.
+    /// `site` names the relying party on the page a non-GBA browser gets (`None`: the
+    /// subscriber's own account page).
     pub async fn login(
         &self,
         session: &Session,
         request: &UaRequest<'_>,
         max_age: Option<Duration>,
-        site: &str,
+        site: Option<&str>,
     ) -> Result<Login, Response> {
         let now = self.clock.now();
         if let Some(login) = session::login(session).await {
@@ -100,14 +101,13 @@ impl Ua {
         if can_do_gba(request.headers) {
             Err(self.challenge(false).await)
         } else {
-            Err(pages::html(
-                StatusCode::OK,
-                &SimNeededPage {
-                    operator: OPERATOR,
-                    site,
-                },
-                None,
-            ))
+            let site = site.map(str::to_owned);
+            Err(pages::page(StatusCode::OK, None, move |t| {
+                askama::Template::render(&SimNeededPage {
+                    t,
+                    site: site.as_deref(),
+                })
+            }))
         }
     }
 
@@ -128,11 +128,9 @@ impl Ua {
             stale,
         }
         .to_header();
-        let mut response = pages::html(
-            StatusCode::UNAUTHORIZED,
-            &UaChallengePage { operator: OPERATOR },
-            None,
-        );
+        let mut response = pages::page(StatusCode::UNAUTHORIZED, None, |t| {
+            askama::Template::render(&UaChallengePage { t })
+        });
         if let Ok(value) = HeaderValue::from_str(&header) {
             response
                 .headers_mut()
@@ -274,12 +272,7 @@ pub(crate) fn random_b64<const N: usize>() -> String {
 }
 
 fn unavailable() -> Response {
-    pages::error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Sign-in is unavailable",
-        "The operator's sign-in service could not check your SIM just now.",
-        "Try again in a minute.",
-    )
+    pages::error(Problem::Unavailable)
 }
 
 #[cfg(test)]

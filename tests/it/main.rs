@@ -16,5 +16,6 @@ mod keys;
 mod oidc;
 mod openid2;
 mod osmo;
+mod pages;
 mod store;
 mod support;

@@ -897,7 +897,31 @@ async fn realm_policies_allow_without_prompt_deny_and_stable_identifiers() {
         identity[0], identity[1],
         "a stable identifier is the same at both realms"
     );
+    // A denied realm: the person gets a page saying the operator blocks the site (nothing is
+    // sent to it); checkid_immediate, with no person to read a page, gets cancel.
     let url = checkid(&server, "http://c.example/", "http://c.example/return", &[]);
+    let landing = b.login(&url, Decision::Allow).await.unwrap();
+    assert_eq!(landing.status, 403, "{}", landing.body);
+    assert!(landing.url.as_str().starts_with(server.op_url.as_str()));
+    assert!(
+        landing
+            .body
+            .contains("does not allow signing in to c.example"),
+        "{}",
+        landing.body
+    );
+    let mut url = checkid(&server, "http://c.example/", "http://c.example/return", &[]);
+    let pairs: Vec<(String, String)> = url.query_pairs().into_owned().collect();
+    url.query_pairs_mut()
+        .clear()
+        .extend_pairs(pairs.iter().map(|(k, v)| {
+            let v = if k == "openid.mode" {
+                "checkid_immediate"
+            } else {
+                v.as_str()
+            };
+            (k.as_str(), v)
+        }));
     let landing = b.login(&url, Decision::Allow).await.unwrap();
     let mode = landing
         .url

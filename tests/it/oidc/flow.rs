@@ -752,6 +752,88 @@ async fn userinfo_without_a_token_gets_a_bearer_challenge() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn userinfo_takes_the_token_from_a_form_post_but_only_once() {
+    let server = provisioned(None).await;
+    let (c, secret) = client(&server, false, None).await;
+    let url = authorize_url(&server, c.client_id.as_str(), &[]);
+    let code = code_for(&mut browser(&server), &url).await;
+    let (_, tokens) = code_tokens(&server, &c, &secret.unwrap(), &code).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let endpoint = server.op_url.join("userinfo").unwrap();
+    // RFC 6750 §2.2: the form-encoded body parameter.
+    let r = http()
+        .post(endpoint.clone())
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let info: Value = r.json().await.unwrap();
+    assert!(info["sub"].is_string(), "{info}");
+    // Both the header and the body: refused (RFC 6750 §2, "MUST NOT use more than one").
+    let r = http()
+        .post(endpoint.clone())
+        .bearer_auth(access)
+        .form(&[("access_token", access)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("invalid_request"), "{challenge}");
+    // A query parameter is not a way to send it (RFC 6750 §2.3 is not offered).
+    let mut in_query = endpoint;
+    in_query
+        .query_pairs_mut()
+        .append_pair("access_token", access);
+    assert_eq!(http().get(in_query).send().await.unwrap().status(), 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_and_userinfo_answer_browser_relying_parties_cors_without_cookies() {
+    let server = provisioned(None).await;
+    for path in ["token", "userinfo"] {
+        let r = http()
+            .request(reqwest::Method::OPTIONS, server.op_url.join(path).unwrap())
+            .header("origin", "https://spa.example")
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type",
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 204, "{path}");
+        let h = r.headers();
+        assert_eq!(h["access-control-allow-origin"], "*", "{path}");
+        let allowed = h["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .to_lowercase();
+        assert!(allowed.contains("authorization"), "{path}: {allowed}");
+        assert!(
+            h.get("access-control-allow-credentials").is_none(),
+            "{path}: never with cookies"
+        );
+    }
+    // The answers themselves, errors included, are readable cross-origin.
+    let (status, headers, _) = token(&server, None, &[("grant_type", "authorization_code")]).await;
+    assert_eq!(status, 401);
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    let r = http()
+        .get(server.op_url.join("userinfo").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "*");
+    assert_eq!(
+        r.headers()["access-control-expose-headers"],
+        "WWW-Authenticate"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logout_ends_the_session_and_returns_to_the_registered_uri() {
     let server = provisioned(None).await;
     let (c, secret) = client(&server, false, None).await;
