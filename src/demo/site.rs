@@ -407,8 +407,17 @@ struct RpXrds<'a> {
     return_to: &'a str,
 }
 
+/// A page with the OP's security headers ([`crate::web::pages::secure`]).
 fn page(status: StatusCode, template: &impl Template, form_action: Option<&str>) -> Response {
-    crate::web::pages::html(status, template, form_action)
+    let mut response = match template.render() {
+        Ok(body) => (status, body).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a demo site page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    };
+    crate::web::pages::secure(&mut response, form_action);
+    response
 }
 
 fn page_error(text: String) -> Response {
