@@ -186,6 +186,19 @@ pub enum UeCommand {
     Bench(UeBenchArgs),
     /// Open a URL as a handset's browser: follow redirects, sign in with GBA, answer consent
     Login(UeLoginArgs),
+    /// An HTTP forward proxy for a desktop browser: adds `3gpp-gba` to its User-Agent and
+    /// answers GBA sign-in challenges with this handset (http:// sites; https:// tunnels
+    /// pass through untouched)
+    Proxy(UeProxyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UeProxyArgs {
+    /// Address to listen on (loopback: whoever reaches the proxy signs in as this handset)
+    #[arg(long, default_value = "127.0.0.1:8083", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    #[command(flatten)]
+    pub handset: HandsetArgs,
 }
 
 #[derive(Debug, Args)]
@@ -497,6 +510,11 @@ pub enum CommandError {
     Ue(#[from] crate::ue::ub::UeError),
     #[error(transparent)]
     UeState(#[from] crate::ue::state::StateError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     #[error("no NAF {0} is registered")]
     UnknownNaf(String),
     #[error("no policy for realm {0}")]
@@ -1299,7 +1317,7 @@ pub async fn ue_login(args: &UeLoginArgs, out: &mut dyn Write) -> Result<(), Com
         Decision::Allow
     };
     let result = browser.login(&args.url, decision).await;
-    args.handset.save(&browser.handset.usim)?;
+    args.handset.save(&browser.handset().usim)?;
     let landing = result?;
     let cookies = args.cookies_for.as_ref().and_then(|u| browser.cookies(u));
     if args.json {
@@ -1319,6 +1337,60 @@ pub async fn ue_login(args: &UeLoginArgs, out: &mut dyn Write) -> Result<(), Com
         }
         writeln!(out, "{}", landing.body)?;
     }
+    Ok(())
+}
+
+/// `akaid ue proxy`: prints where it listens and how to point a browser at it, then serves
+/// until the process is stopped.
+pub async fn ue_proxy(args: &UeProxyArgs, out: &mut dyn Write) -> Result<(), CommandError> {
+    let handset = args.handset.load()?;
+    let listen_error = |source| CommandError::Listen {
+        addr: args.listen,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(listen_error)?;
+    let addr = listener.local_addr().map_err(listen_error)?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            %addr,
+            "the proxy listens beyond loopback: anyone who reaches it signs in as this handset"
+        );
+    }
+    // What a browser on this machine connects to (an unspecified address is reachable there).
+    let mut browser_addr = addr;
+    if addr.ip().is_unspecified() {
+        browser_addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    writeln!(out, "akaid ue proxy listening on http://{addr}")?;
+    writeln!(
+        out,
+        "GBA handset: {} (BSF {})",
+        args.handset.impi, args.handset.bsf
+    )?;
+    writeln!(
+        out,
+        "Start a browser on this machine with (Chromium skips a proxy for loopback otherwise):"
+    )?;
+    writeln!(
+        out,
+        "  chromium --proxy-server=http://{browser_addr} --proxy-bypass-list=\"<-loopback>\""
+    )?;
+    writeln!(
+        out,
+        "Only http:// sites get GBA sign-in; https:// goes through untouched CONNECT tunnels."
+    )?;
+    out.flush()?;
+    crate::ue::proxy::serve(
+        listener,
+        crate::ue::proxy::ProxySettings {
+            bsf: args.handset.bsf.clone(),
+            handset,
+            usim_state_file: args.handset.state.clone(),
+        },
+    )
+    .await?;
     Ok(())
 }
 

@@ -74,6 +74,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Ue(UeCommand::Bench(args)) => return Ok(cli::ue_bench(args, &mut out).await?),
         Command::Ue(UeCommand::Login(args)) => return Ok(cli::ue_login(args, &mut out).await?),
+        Command::Ue(UeCommand::Proxy(args)) => return Ok(cli::ue_proxy(args, &mut out).await?),
         Command::Demo(args) => {
             return Ok(cli::demo(&config, args, cli.data_dir.as_deref(), &mut out).await?);
         }

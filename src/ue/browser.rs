@@ -5,19 +5,15 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use url::Url;
 
-use super::ub::{Bootstrapped, Handset, UbClient, UeError};
-use crate::gba::digest::{Challenge, Credentials, Qop, ha1};
-use crate::gba::{NafId, UaProtocolId, ks_naf};
+use super::ua::{GbaModule, gba_challenge};
+use super::ub::{Handset, UeError};
+use crate::clock::{Clock, SystemClock};
 
 /// Requests one login may take at most (redirects, challenges, forms).
 const MAX_STEPS: usize = 24;
-/// The realm prefix of a GBA challenge (TS 33.222 §5.3).
-const GBA_REALM: &str = "3GPP-bootstrapping@";
 
 /// What the consent page gets from the handset's user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,12 +39,7 @@ pub struct Landing {
 pub struct Browser {
     http: reqwest::Client,
     jar: Arc<reqwest::cookie::Jar>,
-    ub: UbClient,
-    bsf: Url,
-    pub handset: Handset,
-    bootstrap: Option<Bootstrapped>,
-    /// The Digest nonce-count per nonce in use.
-    nc: u32,
+    gba: GbaModule,
     /// A URL prefix not to follow a redirect into: the login ends there, with the
     /// redirect's target as the landing URL (status 303, empty body).
     pub stop_before: Option<String>,
@@ -67,13 +58,14 @@ impl Browser {
         Ok(Self {
             http,
             jar,
-            ub: UbClient::new()?,
-            bsf,
-            handset,
-            bootstrap: None,
-            nc: 0,
+            gba: GbaModule::new(bsf, handset)?,
             stop_before: None,
         })
+    }
+
+    /// The handset (its USIM state changes with each bootstrap).
+    pub fn handset(&self) -> &Handset {
+        &self.gba.handset
     }
 
     /// The `Cookie` header this browser would send to `url`.
@@ -90,10 +82,11 @@ impl Browser {
         let mut method = reqwest::Method::GET;
         let mut url = start.clone();
         let mut form: Option<Vec<(String, String)>> = None;
-        let mut authorization: Option<String> = None;
+        let mut authorization: Option<crate::secret::Secret<String>> = None;
         let mut consented = false;
         let mut authenticated = false;
         let mut challenges = 0;
+        let mut last_btid = None;
         for _ in 0..MAX_STEPS {
             let body = form
                 .as_ref()
@@ -110,7 +103,7 @@ impl Browser {
                     .body(body.clone());
             }
             if let Some(a) = authorization.take() {
-                request = request.header(AUTHORIZATION, a);
+                request = request.header(AUTHORIZATION, a.expose().as_str());
             }
             let response = request
                 .send()
@@ -146,12 +139,7 @@ impl Browser {
                 continue;
             }
             if status == 401
-                && let Some(challenge) = headers
-                    .get_all(WWW_AUTHENTICATE)
-                    .iter()
-                    .filter_map(|v| v.to_str().ok())
-                    .filter_map(|v| Challenge::parse(v).ok())
-                    .find(|c| c.realm.starts_with(GBA_REALM))
+                && let Some(challenge) = gba_challenge(&headers)
             {
                 challenges += 1;
                 if challenges > 3 {
@@ -161,13 +149,24 @@ impl Browser {
                 }
                 // A second challenge that is not stale means the key was not accepted:
                 // the B-TID may have gone, so bootstrap again.
-                if challenges > 1 && !challenge.stale {
-                    self.bootstrap = None;
+                if challenges > 1
+                    && !challenge.stale
+                    && let Some(btid) = &last_btid
+                {
+                    self.gba.forget(btid);
                 }
-                authorization = Some(
-                    self.answer(&challenge, method.as_str(), &url, body.as_bytes())
-                        .await?,
-                );
+                let answer = self
+                    .gba
+                    .answer(
+                        &challenge,
+                        method.as_str(),
+                        &url,
+                        body.as_bytes(),
+                        SystemClock.now(),
+                    )
+                    .await?;
+                authorization = Some(answer.authorization);
+                last_btid = Some(answer.btid);
                 authenticated = true;
                 continue;
             }
@@ -209,70 +208,6 @@ impl Browser {
         Err(UeError::Protocol(format!(
             "no landing page after {MAX_STEPS} requests"
         )))
-    }
-
-    /// The `Authorization` answering a Ua challenge for `url`.
-    async fn answer(
-        &mut self,
-        challenge: &Challenge,
-        method: &str,
-        url: &Url,
-        body: &[u8],
-    ) -> Result<String, UeError> {
-        let fresh = self
-            .bootstrap
-            .as_ref()
-            .is_some_and(|b| b.lifetime > crate::clock::Clock::now(&crate::clock::SystemClock));
-        if !fresh {
-            self.bootstrap = Some(self.ub.bootstrap(&self.bsf, &mut self.handset).await?);
-        }
-        let Some(bootstrap) = &self.bootstrap else {
-            return Err(UeError::Protocol("no bootstrap".into()));
-        };
-        let host = challenge.realm.trim_start_matches(GBA_REALM);
-        if Some(host) != url.host_str() {
-            return Err(UeError::Protocol(format!(
-                "the challenge's realm names {host}, not the server asked ({})",
-                url.host_str().unwrap_or("")
-            )));
-        }
-        let naf_id = NafId::new(host, UaProtocolId::HTTP_DIGEST)
-            .map_err(|e| UeError::Protocol(e.to_string()))?;
-        let key = ks_naf(
-            &bootstrap.ks,
-            &bootstrap.rand,
-            self.handset.impi.as_str(),
-            &naf_id,
-        );
-        let password = zeroize::Zeroizing::new(B64.encode(key.expose()));
-        let username = bootstrap.btid.to_string();
-        let ha1 = ha1(&username, &challenge.realm, password.as_bytes());
-        let qop = if challenge.qop.contains(&Qop::AuthInt) {
-            Qop::AuthInt
-        } else {
-            Qop::Auth
-        };
-        self.nc += 1;
-        let mut uri = url.path().to_owned();
-        if let Some(q) = url.query() {
-            uri.push('?');
-            uri.push_str(q);
-        }
-        let mut creds = Credentials {
-            username,
-            realm: challenge.realm.clone(),
-            nonce: challenge.nonce.clone(),
-            uri,
-            response: String::new(),
-            algorithm: challenge.algorithm.clone(),
-            cnonce: Some(hex::encode(rand::random::<[u8; 8]>())),
-            nc: Some(self.nc),
-            qop: Some(qop),
-            opaque: challenge.opaque.clone(),
-            auts: None,
-        };
-        creds.response = creds.expected_response(&ha1, method, body);
-        Ok(creds.to_header())
     }
 }
 

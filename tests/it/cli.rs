@@ -562,3 +562,78 @@ fn subscriber_profile_fields_are_checked_before_any_is_written() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("no subscriber"), "{}", stderr(&out));
 }
+
+#[test]
+fn ue_proxy_help_lists_its_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = akaid(dir.path(), &["ue", "proxy", "--help"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let help = stdout(&out);
+    for flag in ["--listen", "--bsf", "--impi", "--k", "--opc", "--state"] {
+        assert!(help.contains(flag), "{flag} missing from:\n{help}");
+    }
+}
+
+/// The proxy prints the address it really listens on (port 0 picks one) and the Chromium
+/// flags that address needs, then serves until stopped.
+#[test]
+fn ue_proxy_prints_where_it_listens_and_the_browser_flags() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    struct Running(std::process::Child);
+    impl Drop for Running {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_akaid"))
+        .current_dir(dir.path())
+        .args([
+            "ue",
+            "proxy",
+            "--listen",
+            "127.0.0.1:0",
+            "--impi",
+            IMPI,
+            "--k",
+            K,
+            "--opc",
+            OPC,
+        ])
+        .env("AKAID_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map(Running)
+        .unwrap();
+    let mut lines = BufReader::new(child.0.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let addr = first
+        .strip_prefix("akaid ue proxy listening on http://")
+        .unwrap_or_else(|| panic!("{first}"))
+        .to_owned();
+    let port: u16 = addr.strip_prefix("127.0.0.1:").unwrap().parse().unwrap();
+    assert_ne!(port, 0);
+    let printed: Vec<String> = lines.take(4).map(Result::unwrap).collect();
+    let chromium = printed
+        .iter()
+        .find(|l| l.contains("--proxy-server"))
+        .unwrap_or_else(|| panic!("{printed:?}"));
+    assert!(
+        chromium.contains(&format!(
+            "--proxy-server=http://{addr} --proxy-bypass-list=\"<-loopback>\""
+        )),
+        "{chromium}"
+    );
+    // It is serving: a request that is not absolute-form gets the proxy's 400.
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    std::io::Write::write_all(
+        &mut stream,
+        b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut response = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut response).unwrap();
+    drop(child);
+    assert!(response.starts_with("HTTP/1.1 400 "), "{response}");
+}

@@ -19,3 +19,4 @@ mod osmo;
 mod pages;
 mod store;
 mod support;
+mod ue_proxy;

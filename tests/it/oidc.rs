@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::support::{OpServer, akaid, free_port, op_server_with, stderr};
 
 mod clients;
-mod flow;
+pub(crate) mod flow;
 mod interop;
 
 fn issuer(server: &OpServer) -> String {

@@ -23,16 +23,16 @@ use serde_json::{Value, json};
 
 use crate::support::{OpServer, op_server_with, subscriber};
 
-const IMPI: &str = "oidc-user@ims.example.net";
+pub(crate) const IMPI: &str = "oidc-user@ims.example.net";
 const MSISDN: &str = "+447700900123";
-const REDIRECT: &str = "http://localhost:9/cb";
+pub(crate) const REDIRECT: &str = "http://localhost:9/cb";
 const POST_LOGOUT: &str = "http://localhost:9/bye";
 
 fn issuer(server: &OpServer) -> String {
     server.op_url.as_str().trim_end_matches('/').to_owned()
 }
 
-async fn provisioned(clock: Option<Arc<dyn akaid::clock::Clock>>) -> OpServer {
+pub(crate) async fn provisioned(clock: Option<Arc<dyn akaid::clock::Clock>>) -> OpServer {
     provisioned_with(clock, |_| {}).await
 }
 
@@ -67,7 +67,7 @@ fn fixed_clock() -> Arc<FixedClock> {
 }
 
 /// Registers a client in process, as `akaid client add` does; returns it and its secret.
-async fn client(
+pub(crate) async fn client(
     server: &OpServer,
     public: bool,
     alg: Option<SigningAlg>,
@@ -115,7 +115,11 @@ fn http() -> reqwest::Client {
 
 /// An authorization request URL made by hand: code flow for `client`, `extra` replacing or
 /// adding parameters.
-fn authorize_url(server: &OpServer, client_id: &str, extra: &[(&str, &str)]) -> url::Url {
+pub(crate) fn authorize_url(
+    server: &OpServer,
+    client_id: &str,
+    extra: &[(&str, &str)],
+) -> url::Url {
     let mut params = vec![
         ("response_type", "code"),
         ("client_id", client_id),
