@@ -85,7 +85,7 @@ pub struct Demo {
     pub bsf_url: Url,
     pub site_url: Url,
     /// The GBA proxy for browsers (`akaid ue proxy`).
-    pub proxy_url: Option<Url>,
+    pub proxy_url: Url,
     pub client_id: ClientId,
     pub client_secret: Secret<String>,
     pub data_dir: PathBuf,
@@ -130,9 +130,10 @@ impl Demo {
             &mut text,
             &format!("  BSF (GBA bootstrapping)    {}", self.bsf_url),
         );
-        if let Some(proxy) = &self.proxy_url {
-            line(&mut text, &format!("  GBA proxy for the browser  {proxy}"));
-        }
+        line(
+            &mut text,
+            &format!("  GBA proxy for the browser  {}", self.proxy_url),
+        );
         line(
             &mut text,
             &format!(
@@ -160,49 +161,34 @@ impl Demo {
             ),
         );
         line(&mut text, "");
-        match &self.proxy_url {
-            Some(proxy) => {
-                let proxy_origin = proxy.as_str().trim_end_matches('/');
-                line(
-                    &mut text,
-                    "Open the demo site in Chromium through the GBA proxy, which plays the demo \
-                     subscriber's SIM for the browser:",
-                );
-                line(&mut text, "");
-                line(
-                    &mut text,
-                    &format!(
-                        "  chromium --proxy-server={proxy_origin} \
-                         --proxy-bypass-list=\"<-loopback>\" --user-data-dir=$(mktemp -d) {}",
-                        self.site_url
-                    ),
-                );
-                line(&mut text, "");
-                line(
-                    &mut text,
-                    "(--proxy-bypass-list=\"<-loopback>\" is needed because Chromium sends \
-                     loopback traffic past any proxy otherwise.)",
-                );
-                line(
-                    &mut text,
-                    "Click \"Sign in with your operator\", allow on the operator's page, and \
-                     the site shows who signed in and what it verified.",
-                );
-            }
-            None => {
-                line(
-                    &mut text,
-                    "Sign in with the software handset from another terminal:",
-                );
-                line(
-                    &mut text,
-                    &format!(
-                        "  akaid ue login --bsf {} --impi {IMPI} --k {K} --opc {OPC} {}login/oidc",
-                        self.bsf_url, self.site_url
-                    ),
-                );
-            }
-        }
+        let proxy_origin = self.proxy_url.as_str().trim_end_matches('/');
+        line(
+            &mut text,
+            "Open the demo site in Chromium through the GBA proxy, which plays the demo \
+             subscriber's SIM for the browser:",
+        );
+        line(&mut text, "");
+        line(
+            &mut text,
+            &format!(
+                "  chromium --proxy-server={proxy_origin} \
+                 --proxy-bypass-list=\"<-loopback>\" --user-data-dir=$(mktemp -d) {}",
+                self.site_url
+            ),
+        );
+        line(&mut text, "");
+        line(
+            &mut text,
+            "(--proxy-bypass-list=\"<-loopback>\" is needed because Chromium sends loopback \
+             traffic past any proxy otherwise.)",
+        );
+        line(
+            &mut text,
+            "Tap \"Sign in with your operator\", allow on the operator's page, and the site \
+             shows who signed in and what it verified. Sign in again: no question this time. \
+             Revoke the site on the operator's account page and the question comes back:",
+        );
+        line(&mut text, &format!("  {}account", self.op_url));
         line(&mut text, "");
         line(&mut text, "Stop with Ctrl-C.");
         text
@@ -252,9 +238,11 @@ pub async fn start(settings: DemoSettings) -> Result<Demo, DemoError> {
     let op = bind(host, settings.op_port).await?;
     let bsf = bind(host, settings.bsf_port).await?;
     let rp = bind(host, settings.rp_port).await?;
+    let proxy = bind(host, settings.proxy_port).await?;
     let op_url = url_of(&op)?;
     let bsf_url = url_of(&bsf)?;
     let site_url = url_of(&rp)?;
+    let proxy_url = url_of(&proxy)?;
 
     let mut config = settings.config;
     config.public_url = op_url.clone();
@@ -322,11 +310,29 @@ pub async fn start(settings: DemoSettings) -> Result<Demo, DemoError> {
             .await
         }));
     }
+    // The GBA proxy plays the demo subscriber's handset for a browser (`akaid ue proxy`).
+    let (handset, usim_state_file) = proxy_handset(&data_dir)?;
+    let proxy_task = tokio::spawn(crate::ue::proxy::serve(
+        proxy,
+        crate::ue::proxy::ProxySettings {
+            bsf: bsf_url.clone(),
+            handset,
+            usim_state_file: Some(usim_state_file),
+        },
+    ));
     let mut stop_background = stop_rx.clone();
     tasks.push(tokio::spawn(async move {
         let _ = stop_background.changed().await;
         maintain.abort();
         sweep.abort();
+        // The proxy serves until its task is dropped; an error it stopped with is reported.
+        if proxy_task.is_finished() {
+            if let Ok(Err(e)) = proxy_task.await {
+                return Err(std::io::Error::other(format!("the GBA proxy: {e}")));
+            }
+        } else {
+            proxy_task.abort();
+        }
         Ok(())
     }));
     tracing::info!(op = %op_url, bsf = %bsf_url, site = %site_url, "akaid demo serving");
@@ -334,7 +340,7 @@ pub async fn start(settings: DemoSettings) -> Result<Demo, DemoError> {
         op_url,
         bsf_url,
         site_url,
-        proxy_url: None,
+        proxy_url,
         client_id,
         client_secret,
         data_dir,

@@ -188,6 +188,23 @@ impl Pages {
         }
     }
 
+    /// Waits until the page (after a click's navigations) shows `css`.
+    async fn wait_for(&self, css: &str) {
+        let found = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await;
+        if let Err(e) = found {
+            panic!(
+                "{css} did not appear ({e}) on {}: {}",
+                self.url().await,
+                self.text_now().await
+            );
+        }
+    }
+
     async fn identity(&self) -> String {
         match self.client.find(Locator::Id("identity")).await {
             Ok(element) => element.text().await.unwrap(),
@@ -204,10 +221,7 @@ async fn chromium_signs_in_through_the_gba_proxy_with_both_protocols() {
     let started = Instant::now();
     let running = start().await;
     let demo = &running.demo;
-    let proxy = demo
-        .proxy_url
-        .clone()
-        .expect("the demo serves the GBA proxy");
+    let proxy = demo.proxy_url.clone();
     let driver = start_driver(&chromedriver).await;
     let profile = tempfile::tempdir().unwrap();
     let client = chromium(&driver, &chromium_bin, &proxy, profile.path()).await;
@@ -230,6 +244,7 @@ async fn chromium_signs_in_through_the_gba_proxy_with_both_protocols() {
 
         // OpenID Connect: the SIM signs in through the proxy, then the consent page.
         pages.click("a[href='/login/oidc']").await;
+        pages.wait_for("button[value='allow']").await;
         assert!(pages.url().await.as_str().starts_with(op.as_str()));
         let consent = pages.text().await;
         assert!(
@@ -240,7 +255,8 @@ async fn chromium_signs_in_through_the_gba_proxy_with_both_protocols() {
         pages.fits_narrow("the consent page").await;
         pages.screenshot("consent").await;
         pages.click("button[value='allow']").await;
-        assert_eq!(pages.url().await, site);
+        pages.wait_for("#identity").await;
+        assert_eq!(without_query(pages.url().await), site);
         let sub = pages.identity().await;
         let signed_in = pages.text().await;
         assert!(signed_in.contains("OpenID Connect"), "{signed_in}");
@@ -250,26 +266,41 @@ async fn chromium_signs_in_through_the_gba_proxy_with_both_protocols() {
 
         // Sign out (here and at the OP), then in again: no consent page this time.
         pages.click("form[action='/logout'] button").await;
-        assert_eq!(pages.url().await, site);
-        assert!(pages.text().await.contains("Sign in with your operator"));
+        pages.wait_for("a[href='/login/oidc']").await;
+        assert_eq!(without_query(pages.url().await), site);
         pages.click("a[href='/login/oidc']").await;
-        assert_eq!(pages.url().await, site, "a second sign-in skips consent");
+        pages.wait_for("#identity").await;
+        assert_eq!(
+            without_query(pages.url().await),
+            site,
+            "a second sign-in skips consent"
+        );
         assert_eq!(pages.identity().await, sub);
         pages.click("form[action='/logout'] button").await;
+        pages.wait_for("a[href='/login/openid2']").await;
 
         // OpenID 2.0 the same way.
         pages.click("a[href='/login/openid2']").await;
+        pages.wait_for("button[value='allow']").await;
         assert!(pages.url().await.as_str().starts_with(op.as_str()));
         pages.fits_narrow("the OpenID 2.0 consent page").await;
         pages.click("button[value='allow']").await;
-        assert_eq!(pages.url().await, site);
+        pages.wait_for("#identity").await;
+        assert_eq!(without_query(pages.url().await), site);
         let claimed = pages.identity().await;
         assert!(claimed.starts_with(&format!("{op}id/")), "{claimed}");
         pages.click("form[action='/logout'] button").await;
+        pages.wait_for("a[href='/login/openid2']").await;
         pages.click("a[href='/login/openid2']").await;
-        assert_eq!(pages.url().await, site, "a second sign-in skips consent");
+        pages.wait_for("#identity").await;
+        assert_eq!(
+            without_query(pages.url().await),
+            site,
+            "a second sign-in skips consent"
+        );
         assert_eq!(pages.identity().await, claimed);
         pages.click("form[action='/logout'] button").await;
+        pages.wait_for("a[href='/login/openid2']").await;
 
         // The account page lists the site under both protocols; revoking brings consent back.
         pages
@@ -277,20 +308,29 @@ async fn chromium_signs_in_through_the_gba_proxy_with_both_protocols() {
             .goto(op.join("account").unwrap().as_str())
             .await
             .unwrap();
+        pages.wait_for("form[action='/account/revoke']").await;
         let account = pages.text().await;
         assert!(account.contains(CLIENT_HOST), "{account}");
         pages.fits_narrow("the account page").await;
         pages.screenshot("account").await;
-        loop {
-            let revoke = pages
-                .client
-                .find_all(Locator::Css("form[action='/account/revoke'] button"))
-                .await
-                .unwrap();
-            let Some(first) = revoke.into_iter().next() else {
-                break;
-            };
-            first.click().await.unwrap();
+        let revoke = Locator::Css("form[action='/account/revoke'] button");
+        let mut left = pages.client.find_all(revoke).await.unwrap().len();
+        assert_eq!(left, 2, "the site is listed once per protocol");
+        while left > 0 {
+            pages.click("form[action='/account/revoke'] button").await;
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let now_left = pages.client.find_all(revoke).await.unwrap().len();
+                if now_left < left {
+                    left = now_left;
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "revoking did not remove the site"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
         assert!(pages.text().await.contains("not allowed any site"));
 
@@ -298,12 +338,14 @@ async fn chromium_signs_in_through_the_gba_proxy_with_both_protocols() {
         for login in ["/login/oidc", "/login/openid2"] {
             pages.client.goto(site.as_str()).await.unwrap();
             pages.click(&format!("a[href='{login}']")).await;
+            pages.wait_for("button[value='deny']").await;
             assert!(
                 pages.url().await.as_str().starts_with(op.as_str()),
                 "revoking brought the consent page back"
             );
             pages.click("button[value='deny']").await;
-            assert_eq!(pages.url().await, site);
+            pages.wait_for(".notice.cancelled").await;
+            assert_eq!(without_query(pages.url().await), site);
             let cancelled = pages.text().await;
             assert!(
                 cancelled.contains("Sign-in cancelled"),
@@ -320,6 +362,12 @@ async fn chromium_signs_in_through_the_gba_proxy_with_both_protocols() {
         std::panic::resume_unwind(e.into_panic());
     }
     eprintln!("browser test took {:.1} s", started.elapsed().as_secs_f64());
+}
+
+/// The URL without its query (the OP's logout redirect may leave an empty `?`).
+fn without_query(mut url: url::Url) -> url::Url {
+    url.set_query(None);
+    url
 }
 
 /// How the consent and account pages name the demo site: its host.

@@ -112,7 +112,11 @@ async fn openid2_deny_is_cancelled_then_allow_once_and_no_consent_the_second_tim
         "{claimed}"
     );
     // SReg and AX values, signed and verified.
-    assert!(first.body.contains("sreg.nickname"), "{}", first.body);
+    assert!(
+        first.body.contains("Nickname (nickname) by SReg"),
+        "{}",
+        first.body
+    );
     assert!(first.body.contains("Dana Demo"));
     assert!(first.body.contains(demo::MSISDN));
     assert!(first.body.contains("is_valid:true"));
@@ -232,4 +236,133 @@ fn the_demo_handset_is_the_demo_subscriber() {
     assert_eq!(handset.impi.as_str(), demo::IMPI);
     assert_eq!(demo::K, crate::support::K);
     assert_eq!(demo::OPC, crate::support::OPC);
+}
+
+/// The value of the hidden input `name` on a page.
+fn hidden(html: &str, name: &str) -> String {
+    let at = html
+        .find(&format!("name=\"{name}\" value=\""))
+        .unwrap_or_else(|| panic!("no {name} on {html}"))
+        + format!("name=\"{name}\" value=\"").len();
+    html[at..at + html[at..].find('"').unwrap()].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plain_http_client_signs_in_through_the_gba_proxy() {
+    let running = start().await;
+    let demo = &running.demo;
+    // No GBA here: a client that knows nothing of SIMs, as a desktop browser.
+    let http = reqwest::Client::builder()
+        .proxy(reqwest::Proxy::http(demo.proxy_url.as_str()).unwrap())
+        .cookie_store(true)
+        .build()
+        .unwrap();
+    for (login, consent_path, protocol) in [
+        ("login/oidc", "authorize/consent", "OpenID Connect"),
+        ("login/openid2", "openid/consent", "OpenID 2.0"),
+    ] {
+        let consent = http
+            .get(demo.site_url.join(login).unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(consent.status(), 200);
+        assert!(consent.url().as_str().starts_with(demo.op_url.as_str()));
+        let page = consent.text().await.unwrap();
+        assert!(page.contains("value=\"allow\""), "{page}");
+        let landing = http
+            .post(demo.op_url.join(consent_path).unwrap())
+            .form(&[
+                ("csrf", hidden(&page, "csrf")),
+                ("request", hidden(&page, "request")),
+                ("decision", "allow".to_owned()),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(landing.url(), &demo.site_url);
+        let body = landing.text().await.unwrap();
+        assert!(body.contains("You are signed in"), "{protocol}: {body}");
+        assert!(body.contains(protocol));
+        assert!(identity(&body).is_some());
+    }
+    running.demo.shutdown().await.unwrap();
+}
+
+/// `akaid demo` as a person runs it: it prints what to open (with the Chromium flags) and, on
+/// SIGTERM, stops and removes the temporary data directory it printed.
+#[cfg(unix)]
+#[test]
+fn the_demo_command_prints_what_to_open_and_removes_its_data_on_exit() {
+    use std::io::{BufRead, BufReader};
+    let tmp = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_akaid"))
+        .args([
+            "demo",
+            "--op-port",
+            "0",
+            "--bsf-port",
+            "0",
+            "--rp-port",
+            "0",
+        ])
+        .args(["--proxy-port", "0"])
+        .current_dir(tmp.path())
+        .env("TMPDIR", tmp.path())
+        .env("AKAID_LOG", "warn")
+        .env_remove("AKAID_MASTER_KEY")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut printed = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.starts_with("Stop with Ctrl-C") {
+            break;
+        }
+    }
+    let data_dir = printed
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("data directory"))
+        .map(|rest| {
+            rest.trim()
+                .trim_end_matches(" (removed on exit)")
+                .to_owned()
+        })
+        .unwrap_or_else(|| panic!("no data directory in {printed}"));
+    assert!(
+        data_dir.starts_with(tmp.path().to_str().unwrap()),
+        "{printed}"
+    );
+    assert!(std::path::Path::new(&data_dir).join("akaid.db").exists());
+    assert!(
+        printed.contains(demo::IMPI) && printed.contains(demo::K),
+        "{printed}"
+    );
+    let chromium = printed
+        .lines()
+        .find(|l| l.trim_start().starts_with("chromium "))
+        .unwrap_or_else(|| panic!("no chromium line in {printed}"));
+    assert!(
+        chromium.contains("--proxy-server=http://127.0.0.1:"),
+        "{chromium}"
+    );
+    assert!(chromium.contains("--proxy-bypass-list=\"<-loopback>\""));
+    assert!(chromium.contains("--user-data-dir=$(mktemp -d) http://127.0.0.1:"));
+
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "akaid demo exited with {exit}");
+    assert!(
+        !std::path::Path::new(&data_dir).exists(),
+        "the temporary data directory is removed on exit"
+    );
 }
