@@ -354,8 +354,9 @@ fn the_demo_command_prints_what_to_open_and_removes_its_data_on_exit() {
     assert!(chromium.contains("--proxy-bypass-list=\"<-loopback>\""));
     assert!(chromium.contains("--user-data-dir=$(mktemp -d) http://127.0.0.1:"));
 
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+    // The shell's own kill: no procps needed.
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", child.id())])
         .status()
         .unwrap();
     assert!(status.success());
