@@ -154,7 +154,8 @@ pub enum RealmCommand {
         #[arg(long)]
         stable_identifier: bool,
     },
-    /// Refuse every login to a realm (the relying party gets a negative assertion)
+    /// Refuse every login to a realm: a person sees a "blocked" page (`checkid_immediate` gets
+    /// `cancel`); nothing is sent to the site
     Deny { realm: String },
     /// List realm policies
     List,

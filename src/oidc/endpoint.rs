@@ -48,7 +48,7 @@ use crate::store::{
 };
 use crate::web::AppState;
 use crate::web::consent::{self, ConsentForm};
-use crate::web::pages::{self, ConsentPage, LogoutConfirmPage, Problem};
+use crate::web::pages::{self, LogoutConfirmPage, Problem};
 use crate::web::session::Login;
 use crate::web::ua::UaRequest;
 
@@ -424,21 +424,13 @@ async fn authorize(
         .ok()
         .map(|u| u.origin().ascii_serialization());
     let site = client.name.clone();
-    pages::page(StatusCode::OK, form_action.as_deref(), move |t| {
-        askama::Template::render(&ConsentPage {
-            t,
-            site: &site,
-            site_host: &site_host,
-            shared: pending
-                .shared
-                .iter()
-                .map(|w| pages::describe_item(w, t))
-                .collect(),
-            action: "/authorize/consent",
-            csrf: &pending.csrf,
-            request_id: &pending.id,
-        })
-    })
+    consent::page(
+        &pending,
+        site,
+        site_host,
+        "/authorize/consent",
+        form_action.as_deref(),
+    )
 }
 
 /// Stores the grant with a new code and sends the code back (Core §3.1.2.5).
@@ -603,16 +595,14 @@ impl TokenError {
 fn no_store_json(status: StatusCode, body: &Value) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
     let headers = r.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("WWW-Authenticate"),
-    );
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+        (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        (header::ACCESS_CONTROL_EXPOSE_HEADERS, "WWW-Authenticate"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
     r
 }
 

@@ -27,7 +27,7 @@ use crate::secret::{SealContext, Secret};
 use crate::store::{AssociationRow, ConsentRow, RealmPolicy};
 use crate::web::AppState;
 use crate::web::consent::{self, ConsentForm};
-use crate::web::pages::{self, ConsentPage, DiscoveryPage, Problem, SelfPostPage};
+use crate::web::pages::{self, DiscoveryPage, Problem, SelfPostPage};
 use crate::web::session::Login;
 use crate::web::ua::UaRequest;
 
@@ -764,21 +764,13 @@ async fn consent_page(session: &Session, request: &CheckIdRequest, wanted: &[Str
     let site = request.realm.as_str().to_owned();
     let site_host = request.realm.host().to_owned();
     let form_action = origin(request.return_to.as_deref().unwrap_or(&site));
-    pages::page(StatusCode::OK, form_action.as_deref(), move |t| {
-        askama::Template::render(&ConsentPage {
-            t,
-            site: &site,
-            site_host: &site_host,
-            shared: pending
-                .shared
-                .iter()
-                .map(|w| pages::describe_item(w, t))
-                .collect(),
-            action: "/openid/consent",
-            csrf: &pending.csrf,
-            request_id: &pending.id,
-        })
-    })
+    consent::page(
+        &pending,
+        site,
+        site_host,
+        "/openid/consent",
+        form_action.as_deref(),
+    )
 }
 
 fn origin(url: &str) -> Option<String> {

@@ -2,10 +2,11 @@
 //! session under a per-protocol key with the page's CSRF token, and taken back (once) when
 //! the page's form is answered.
 
+use axum::http::StatusCode;
 use axum::response::Response;
 use tower_sessions::Session;
 
-use super::pages::{self, Problem};
+use super::pages::{self, ConsentPage, Problem};
 use super::session::Login;
 
 /// The pending request a consent form answers, kept in the session; answered once.
@@ -98,4 +99,33 @@ pub async fn answer(
 fn internal(what: &str) -> Response {
     tracing::error!(error = %what, "consent");
     pages::error(Problem::Internal)
+}
+
+/// The consent page for a held request: `site` is what the relying party calls itself (the
+/// OpenID 2.0 realm, the OIDC client's name), `site_host` the host the answer goes to, `action`
+/// where the page posts its answer, and `return_origin` the relying party's origin, which
+/// the page's Content-Security-Policy lets the redirect after the answer go to.
+pub fn page(
+    pending: &Pending,
+    site: String,
+    site_host: String,
+    action: &'static str,
+    return_origin: Option<&str>,
+) -> Response {
+    let (shared, csrf, id) = (
+        pending.shared.clone(),
+        pending.csrf.clone(),
+        pending.id.clone(),
+    );
+    pages::page(StatusCode::OK, return_origin, move |t| {
+        askama::Template::render(&ConsentPage {
+            t,
+            site: &site,
+            site_host: &site_host,
+            shared: shared.iter().map(|w| pages::describe_item(w, t)).collect(),
+            action,
+            csrf: &csrf,
+            request_id: &id,
+        })
+    })
 }
