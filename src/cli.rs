@@ -43,6 +43,9 @@ pub struct Cli {
 pub enum Command {
     /// Run the service: the OP on public_url and the BSF on bsf_url
     Serve(ServeArgs),
+    /// A first look on this machine: the OP and BSF with a demo subscriber, a demo
+    /// relying-party site and the GBA proxy for a browser; prints what to open
+    Demo(DemoArgs),
     /// Bring the database schema up to date
     Migrate,
     /// Print the configuration in force, with each field's documentation
@@ -342,6 +345,25 @@ pub struct ServeArgs {
     pub insecure_http: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The address every listener binds and every printed URL names
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    /// The OP's port (OpenID 2.0 and OpenID Connect)
+    #[arg(long, default_value_t = 8080)]
+    pub op_port: u16,
+    /// The BSF's port (GBA bootstrapping)
+    #[arg(long, default_value_t = 8081)]
+    pub bsf_port: u16,
+    /// The demo relying-party site's port
+    #[arg(long, default_value_t = 8090)]
+    pub rp_port: u16,
+    /// The GBA proxy's port (the browser's --proxy-server)
+    #[arg(long, default_value_t = 8083)]
+    pub proxy_port: u16,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum SubscriberCommand {
     /// Add one subscriber
@@ -506,6 +528,8 @@ pub enum CommandError {
     Registration(#[from] crate::oidc::client::RegistrationError),
     #[error("no client with client_id {0}")]
     UnknownClient(String),
+    #[error(transparent)]
+    Demo(#[from] crate::demo::DemoError),
 }
 
 /// `akaid realm allow|prompt|deny`
@@ -1235,6 +1259,52 @@ pub async fn ue_bootstrap(args: &UeBootstrapArgs, out: &mut dyn Write) -> Result
         }
     }
     Ok(())
+}
+
+/// `akaid demo`: runs until Ctrl-C or SIGTERM. Without `data_dir` it keeps its state in a new
+/// temporary directory, removed on exit.
+pub async fn demo(
+    config: &Config,
+    args: &DemoArgs,
+    data_dir: Option<&std::path::Path>,
+    out: &mut dyn Write,
+) -> Result<(), CommandError> {
+    let temporary = data_dir.is_none();
+    let dir = match data_dir {
+        Some(dir) => dir.to_owned(),
+        None => std::env::temp_dir().join(format!(
+            "akaid-demo-{}",
+            hex::encode(rand::random::<[u8; 6]>())
+        )),
+    };
+    let mut config = config.clone();
+    config.data_dir = dir.clone();
+    let started = crate::demo::start(crate::demo::DemoSettings {
+        host: args.host,
+        op_port: args.op_port,
+        bsf_port: args.bsf_port,
+        rp_port: args.rp_port,
+        proxy_port: args.proxy_port,
+        config,
+    })
+    .await;
+    let result = match started {
+        Ok(demo) => {
+            let printed = write!(out, "{}", demo.instructions(temporary))
+                .and_then(|()| out.flush())
+                .map_err(CommandError::from);
+            if printed.is_ok() {
+                crate::web::shutdown_signal().await;
+            }
+            let stopped = demo.shutdown().await.map_err(CommandError::from);
+            printed.and(stopped)
+        }
+        Err(e) => Err(e.into()),
+    };
+    if temporary && let Err(e) = std::fs::remove_dir_all(&dir) {
+        tracing::warn!(path = %dir.display(), "cannot remove the demo's data directory: {e}");
+    }
+    result
 }
 
 /// `akaid ue login`

@@ -13,6 +13,8 @@ pub mod clock;
 pub mod config;
 /// Opening a deployment: database, master key and key check, services.
 pub mod context;
+/// `akaid demo`: the OP and BSF, a demo subscriber and the demo relying-party site.
+pub mod demo;
 /// GBA (TS 33.220): pure Digest AKA, Ks_NAF, B-TID and Ub body; the BSF's Ub and Zn handlers.
 pub mod gba;
 /// The HSS role: provisioning, vectors with the atomic SQN step, resync, CSV import.

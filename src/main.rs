@@ -75,6 +75,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Ue(UeCommand::Bench(args)) => return Ok(cli::ue_bench(args, &mut out).await?),
         Command::Ue(UeCommand::Login(args)) => return Ok(cli::ue_login(args, &mut out).await?),
         Command::Ue(UeCommand::Proxy(args)) => return Ok(cli::ue_proxy(args, &mut out).await?),
+        Command::Demo(args) => {
+            return Ok(cli::demo(&config, args, cli.data_dir.as_deref(), &mut out).await?);
+        }
         _ => {}
     }
     if let Command::Serve(_) = &cli.command {
@@ -88,7 +91,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             akaid::web::serve(ctx).await?;
         }
         // Handled above, before the database was opened.
-        Command::Config | Command::Ue(_) => {}
+        Command::Config | Command::Ue(_) | Command::Demo(_) => {}
         Command::Naf(naf) => match naf {
             NafCommand::Add { fqdn, json } => cli::naf_add(&ctx, fqdn, *json, &mut out).await?,
             NafCommand::List => cli::naf_list(&ctx, &mut out).await?,

@@ -105,6 +105,13 @@ enum Field {
 /// `http://specs.openid.net/auth/2.0/return_to` in the document's last XRD, in document
 /// order, whitespace trimmed.
 pub fn return_to_urls(xml: &str) -> Result<Vec<String>, XrdsError> {
+    service_uris(xml, RETURN_TO_TYPE)
+}
+
+/// The URIs of every service of type `service_type` in the document's last XRD (Yadis 1.0
+/// §7.3.1), in document order, whitespace trimmed: what a relying party reads from an OP
+/// identifier's document (`…/2.0/server`) or a claimed identifier's (`…/2.0/signon`, §7.3.2.1).
+pub fn service_uris(xml: &str, service_type: &str) -> Result<Vec<String>, XrdsError> {
     let xrd_ns = ResolveResult::Bound(Namespace(XRD_NS.as_bytes()));
     let mut reader = NsReader::from_str(xml);
     let err = |e: &dyn std::fmt::Display| XrdsError::Xml(e.to_string());
@@ -178,7 +185,7 @@ pub fn return_to_urls(xml: &str) -> Result<Vec<String>, XrdsError> {
                     }
                     b"Service" => {
                         if let Some((types, uris)) = service.take()
-                            && types.iter().any(|t| t == RETURN_TO_TYPE)
+                            && types.iter().any(|t| t == service_type)
                         {
                             urls.extend(uris.into_iter().filter(|u| !u.is_empty()));
                         }

@@ -391,7 +391,8 @@ pub async fn sweep(state: &AppState) {
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves at Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
