@@ -800,6 +800,20 @@ async fn token(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Val
             let presented = form
                 .get("refresh_token")
                 .ok_or_else(|| TokenError::new("invalid_request", "refresh_token is missing"))?;
+            // A scope the grant lacks is refused before the rotation, which would use the
+            // presented token up (RFC 6749 §6: the request fails and changes nothing).
+            if let Some(requested) = form.get("scope").copied()
+                && let Some(grant) = grants
+                    .grant_of_refresh(&TokenHash::of(presented))
+                    .await
+                    .map_err(store)?
+                && grant.client_id == client.client_id
+            {
+                grant
+                    .scope
+                    .narrow(Some(requested))
+                    .map_err(|e| TokenError::new(e.oauth_error(), e.to_string()))?;
+            }
             let new = RefreshToken::generate(&mut OsEntropy);
             let row = NewRefreshToken {
                 hash: new.hash(),

@@ -206,6 +206,24 @@ macro_rules! impl_grants_sql {
                         .transpose()
                 }
 
+                async fn grant_of_refresh(
+                    &self,
+                    hash: &TokenHash,
+                ) -> Result<Option<Grant>, StoreError> {
+                    sqlx::query(
+                        "SELECT g.id, g.client_id, g.impi, g.scope, g.shared, g.auth_time, \
+                         g.acr, g.openid2_id FROM oidc_refresh_tokens r \
+                         JOIN oidc_grants g ON g.id = r.grant_id \
+                         WHERE r.token_hash = $1 AND g.revoked_at IS NULL",
+                    )
+                    .bind(&hash.as_bytes()[..])
+                    .fetch_optional(&self.pool)
+                    .await?
+                    .as_ref()
+                    .map(|row| grant_from_row(row, "id"))
+                    .transpose()
+                }
+
                 async fn insert_refresh(&self, row: &RefreshTokenRow) -> Result<bool, StoreError> {
                     let done = sqlx::query(REFRESH_INSERT)
                         .bind(&row.hash.as_bytes()[..])

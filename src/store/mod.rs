@@ -798,6 +798,14 @@ pub trait GrantStore: Send + Sync + fmt::Debug {
     /// The grant, if it exists and is not revoked.
     async fn grant(&self, id: &crate::oidc::grant::GrantId) -> Result<Option<Grant>, StoreError>;
 
+    /// The live grant the refresh token with this hash was issued from, rotated or not;
+    /// changes nothing (a refresh that asks for a scope the grant lacks is refused before
+    /// the token is used up).
+    async fn grant_of_refresh(
+        &self,
+        hash: &crate::oidc::grant::TokenHash,
+    ) -> Result<Option<Grant>, StoreError>;
+
     /// Stores a grant's refresh token (the first, issued with the code's tokens). Stores
     /// nothing and returns `false` when the grant is revoked or gone (a second use of its
     /// code got there first).

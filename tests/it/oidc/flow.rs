@@ -581,6 +581,49 @@ async fn a_refresh_token_reused_after_rotation_revokes_the_grant() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_asking_for_more_scope_is_refused_and_the_token_still_works() {
+    let server = provisioned(None).await;
+    let (c, secret) = client(&server, false, None).await;
+    let secret = secret.unwrap();
+    let basic = Some((c.client_id.as_str(), secret.as_str()));
+    let url = authorize_url(
+        &server,
+        c.client_id.as_str(),
+        &[("scope", "openid offline_access")],
+    );
+    let code = code_for(&mut browser(&server), &url).await;
+    let (_, first) = code_tokens(&server, &c, &secret, &code).await;
+    let presented = first["refresh_token"].as_str().unwrap();
+    let (status, _, body) = token(
+        &server,
+        basic,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", presented),
+            ("scope", "openid phone"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (400, Some("invalid_scope"))
+    );
+    // Nothing was used up: the same token refreshes, with a narrower scope too.
+    let (status, _, body) = token(
+        &server,
+        basic,
+        &[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", presented),
+            ("scope", "openid"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["scope"], "openid");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_client_secret_is_invalid_client_with_a_basic_challenge() {
     let server = provisioned(None).await;
     let (c, secret) = client(&server, false, None).await;

@@ -509,7 +509,41 @@ async fn grant_sweep_keeps_what_may_still_be_used(db: TestDb) {
     assert!(!g.is_grant_live(&long.id).await.unwrap());
 }
 
+async fn the_grant_of_a_refresh_token_is_read_without_using_it_up(db: TestDb) {
+    let g = &db.store.grants;
+    let grant = grant(&db, 1, "alice@x", "client-1").await;
+    g.insert_grant(&grant, &code("code-1", 60), at(0), at(660))
+        .await
+        .unwrap();
+    assert!(
+        g.insert_refresh(&refresh("rt-0", &grant, 86_400))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        g.grant_of_refresh(&hash("rt-0")).await.unwrap(),
+        Some(grant.clone())
+    );
+    assert_eq!(g.grant_of_refresh(&hash("rt-unknown")).await.unwrap(), None);
+    // The read used nothing up: the token still rotates, and the rotated one still names
+    // its grant (the rotation, not this read, decides about reuse).
+    let c = client("client-1");
+    assert_eq!(
+        g.rotate_refresh(&hash("rt-0"), &c, &successor("rt-1", 100), at(100), GRACE)
+            .await
+            .unwrap(),
+        Rotation::Rotated(grant.clone())
+    );
+    assert_eq!(
+        g.grant_of_refresh(&hash("rt-0")).await.unwrap(),
+        Some(grant.clone())
+    );
+    g.revoke_grant(&grant.id, at(200)).await.unwrap();
+    assert_eq!(g.grant_of_refresh(&hash("rt-1")).await.unwrap(), None);
+}
+
 crate::on_both_databases!(
+    the_grant_of_a_refresh_token_is_read_without_using_it_up,
     a_code_is_taken_once_and_a_second_use_names_the_grant,
     expired_revoked_or_unknown_codes_are_refused_and_change_nothing,
     concurrent_takes_of_one_code_have_one_winner,
