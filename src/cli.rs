@@ -1290,11 +1290,13 @@ pub async fn demo(
     .await;
     let result = match started {
         Ok(demo) => {
+            // Listening for the signal before saying "Stop with Ctrl-C".
+            let stop = crate::web::shutdown_signal();
             let printed = write!(out, "{}", demo.instructions(temporary))
                 .and_then(|()| out.flush())
                 .map_err(CommandError::from);
             if printed.is_ok() {
-                crate::web::shutdown_signal().await;
+                stop.await;
             }
             let stopped = demo.shutdown().await.map_err(CommandError::from);
             printed.and(stopped)

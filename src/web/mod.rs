@@ -338,6 +338,7 @@ pub async fn serve(ctx: Context) -> Result<(), ServeError> {
             .await
         }
     };
+    let signalled = shutdown_signal();
     let mut tasks = Vec::new();
     if let Some(listener) = op {
         tasks.push(tokio::spawn(serve_one(listener, op_router(state.clone()))));
@@ -345,7 +346,7 @@ pub async fn serve(ctx: Context) -> Result<(), ServeError> {
     if let Some(listener) = bsf {
         tasks.push(tokio::spawn(serve_one(listener, bsf_router(state.clone()))));
     }
-    shutdown_signal().await;
+    signalled.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(());
     for task in tasks {
@@ -391,24 +392,38 @@ pub async fn sweep(state: &AppState) {
     }
 }
 
-/// Resolves at Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves at Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
+/// the future is first polled: a signal that arrives in between (say, right after a command
+/// printed that it is ready) is not lost to the default action, which would kill the process
+/// before it cleans up.
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()).ok(),
+            signal(SignalKind::terminate()).ok(),
+        )
     };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    async move {
+        #[cfg(unix)]
+        {
+            let wait = |s: Option<tokio::signal::unix::Signal>| async move {
+                match s {
+                    Some(mut s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                () = wait(interrupt) => {},
+                () = wait(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
