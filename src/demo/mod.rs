@@ -298,17 +298,11 @@ pub async fn start(settings: DemoSettings) -> Result<Demo, DemoError> {
         (bsf, bsf_router(state.clone())),
         (rp, site.router()),
     ] {
-        let mut stop = stop_rx.clone();
-        tasks.push(tokio::spawn(async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop.changed().await;
-            })
-            .await
-        }));
+        tasks.push(tokio::spawn(crate::web::serve_until(
+            listener,
+            router,
+            stop_rx.clone(),
+        )));
     }
     // The GBA proxy plays the demo subscriber's handset for a browser (`akaid ue proxy`).
     let (handset, usim_state_file) = proxy_handset(&data_dir)?;

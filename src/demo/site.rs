@@ -289,18 +289,7 @@ impl Site {
         if let Some(token) = bearer {
             request = request.bearer_auth(token);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {}", e.without_url()))?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| format!("{url}: {}", e.without_url()))?;
-        if !status.is_success() {
-            return Err(format!("{url} answered {status}: {}", snippet(&body)));
-        }
+        let body = fetch_text(request, url).await?;
         serde_json::from_str(&body).map_err(|e| format!("{url}: not JSON: {e}"))
     }
 
@@ -325,22 +314,12 @@ impl Site {
     /// Yadis discovery (§7.3): the URIs of the services of `service_type` in the XRDS of
     /// `url`.
     async fn yadis(&self, url: &str, service_type: &str) -> Result<Vec<String>, String> {
-        let response = self
+        let request = self
             .0
             .http
             .get(url)
-            .header(header::ACCEPT, xrds::XRDS_CONTENT_TYPE)
-            .send()
-            .await
-            .map_err(|e| format!("{url}: {}", e.without_url()))?;
-        let status = response.status();
-        let body = response
-            .text()
-            .await
-            .map_err(|e| format!("{url}: {}", e.without_url()))?;
-        if !status.is_success() {
-            return Err(format!("{url} answered {status}"));
-        }
+            .header(header::ACCEPT, xrds::XRDS_CONTENT_TYPE);
+        let body = fetch_text(request, url).await?;
         xrds::service_uris(&body, service_type).map_err(|e| format!("{url}: {e}"))
     }
 }
@@ -359,6 +338,24 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 
 fn snippet(text: &str) -> String {
     text.chars().take(200).collect()
+}
+
+/// Sends `request` and reads the body of a 2xx answer; any other status, or a transport
+/// error, is an error naming `what` (with the start of the body, for the error notice).
+async fn fetch_text(request: reqwest::RequestBuilder, what: &str) -> Result<String, String> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("{what}: {}", e.without_url()))?;
+    let status = response.status();
+    let body = response
+        .text()
+        .await
+        .map_err(|e| format!("{what}: {}", e.without_url()))?;
+    if !status.is_success() {
+        return Err(format!("{what} answered {status}: {}", snippet(&body)));
+    }
+    Ok(body)
 }
 
 fn redirect(to: &str) -> Response {
@@ -686,7 +683,7 @@ async fn oidc_complete(
     ];
     // RFC 6749 §2.3.1: client id and secret are form-encoded before Basic.
     let encode = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let response = site
+    let request = site
         .0
         .http
         .post(&provider.token_endpoint)
@@ -694,21 +691,8 @@ async fn oidc_complete(
             encode(&settings.client_id),
             Some(encode(settings.client_secret.expose())),
         )
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| format!("token endpoint: {}", e.without_url()))?;
-    let status = response.status();
-    let body = response
-        .text()
-        .await
-        .map_err(|e| format!("token endpoint: {}", e.without_url()))?;
-    if !status.is_success() {
-        return Err(format!(
-            "the token endpoint answered {status}: {}",
-            snippet(&body)
-        ));
-    }
+        .form(&form);
+    let body = fetch_text(request, "the token endpoint").await?;
     let tokens: Value =
         serde_json::from_str(&body).map_err(|e| format!("token response: not JSON: {e}"))?;
     let text = |name: &str| tokens.get(name).and_then(Value::as_str);
@@ -1035,22 +1019,8 @@ async fn openid2_verify(
             *v = "check_authentication".into();
         }
     }
-    let answer = site
-        .0
-        .http
-        .post(op_endpoint)
-        .form(&check)
-        .send()
-        .await
-        .map_err(|e| format!("check_authentication: {}", e.without_url()))?;
-    let status = answer.status();
-    let text = answer
-        .text()
-        .await
-        .map_err(|e| format!("check_authentication: {}", e.without_url()))?;
-    if !status.is_success() {
-        return Err(format!("check_authentication answered {status}"));
-    }
+    let request = site.0.http.post(op_endpoint).form(&check);
+    let text = fetch_text(request, "check_authentication").await?;
     let verdict = Message::from_kv(&text).map_err(|e| format!("check_authentication: {e}"))?;
     if verdict.get("is_valid") != Some("true") {
         return Err("the OP says the signature is not valid".into());

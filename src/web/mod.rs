@@ -325,19 +325,7 @@ pub async fn serve(ctx: Context) -> Result<(), ServeError> {
         }
     });
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(());
-    let serve_one = |listener, router: Router| {
-        let mut stop = stop_rx.clone();
-        async move {
-            axum::serve(
-                listener,
-                router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = stop.changed().await;
-            })
-            .await
-        }
-    };
+    let serve_one = |listener, router: Router| serve_until(listener, router, stop_rx.clone());
     let signalled = shutdown_signal();
     let mut tasks = Vec::new();
     if let Some(listener) = op {
@@ -390,6 +378,23 @@ pub async fn sweep(state: &AppState) {
         Ok(_) => {}
         Err(e) => tracing::warn!(error = %e, "sweeping expired OP state failed"),
     }
+}
+
+/// Serves `router` on `listener` (with the peer address for rate limits and logs) until
+/// `stop` changes or its sender goes, then finishes the requests in flight.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    mut stop: tokio::sync::watch::Receiver<()>,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.changed().await;
+    })
+    .await
 }
 
 /// Resolves at Ctrl-C or SIGTERM. The handlers are installed when this is called, not when
