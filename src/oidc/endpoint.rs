@@ -46,11 +46,11 @@ use crate::profile::ProfileField;
 use crate::store::{
     CodeRow, CodeTake, ConsentRow, Grant, NewRefreshToken, OidcClient, RefreshTokenRow, Rotation,
 };
-use crate::web::AppState;
 use crate::web::consent::{self, ConsentForm};
 use crate::web::pages::{self, LogoutConfirmPage, Problem};
 use crate::web::session::Login;
 use crate::web::ua::UaRequest;
+use crate::web::{AppState, form_pairs, request_pairs};
 
 /// How long relying parties may cache the discovery document: it changes only with the
 /// configuration.
@@ -129,10 +129,6 @@ const REFRESH_GRACE: Duration = Duration::seconds(10);
 
 fn secs(value: u64) -> Duration {
     Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX))
-}
-
-fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(bytes).into_owned().collect()
 }
 
 fn internal_page(what: &str) -> Response {
@@ -305,11 +301,7 @@ pub async fn oidc_authorize_get(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let pairs = if method == Method::POST {
-        form_pairs(&body)
-    } else {
-        form_pairs(uri.query().unwrap_or("").as_bytes())
-    };
+    let pairs = request_pairs(&method, &uri, &body);
     let (client, back, target) = match validated_target(&state, &pairs).await {
         Ok(t) => t,
         Err(page) => return page,
@@ -1145,11 +1137,7 @@ pub async fn oidc_logout_get(
     uri: Uri,
     body: Bytes,
 ) -> Response {
-    let pairs = if method == Method::POST {
-        form_pairs(&body)
-    } else {
-        form_pairs(uri.query().unwrap_or("").as_bytes())
-    };
+    let pairs = request_pairs(&method, &uri, &body);
     let get = |name: &str| {
         pairs
             .iter()

@@ -25,11 +25,11 @@ use crate::ids::Impi;
 use crate::profile::ProfileField;
 use crate::secret::{SealContext, Secret};
 use crate::store::{AssociationRow, ConsentRow, RealmPolicy};
-use crate::web::AppState;
 use crate::web::consent::{self, ConsentForm};
 use crate::web::pages::{self, DiscoveryPage, Problem, SelfPostPage};
 use crate::web::session::Login;
 use crate::web::ua::UaRequest;
+use crate::web::{AppState, request_pairs};
 
 const ASSOCIATIONS: &str = "openid2_associations";
 /// Shared associations live this long (§8.2.1 `expires_in`).
@@ -269,10 +269,6 @@ pub async fn openid2_identifier_xrds_get(
     xrds_response(xrds::user_identifier_xrds(&state.op.public_url, &id))
 }
 
-fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(bytes).into_owned().collect()
-}
-
 fn kv_response(status: StatusCode, message: &Message) -> Response {
     match message.to_kv() {
         Ok(body) => (
@@ -305,11 +301,7 @@ pub async fn openid2_endpoint(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let pairs = if method == Method::POST {
-        form_pairs(&body)
-    } else {
-        form_pairs(uri.query().unwrap_or("").as_bytes())
-    };
+    let pairs = request_pairs(&method, &uri, &body);
     let message = match Message::from_pairs(&pairs) {
         Ok(m) => m,
         Err(e) => {

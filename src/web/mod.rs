@@ -380,6 +380,25 @@ pub async fn sweep(state: &AppState) {
     }
 }
 
+/// The `application/x-www-form-urlencoded` pairs of a body or a query string, in order.
+pub fn form_pairs(bytes: &[u8]) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(bytes).into_owned().collect()
+}
+
+/// A protocol request's parameters: the form body of a POST, the query string otherwise
+/// (OpenID 2.0 §4.1.2, OpenID Connect Core §3.1.2.1).
+pub fn request_pairs(
+    method: &axum::http::Method,
+    uri: &axum::http::Uri,
+    body: &[u8],
+) -> Vec<(String, String)> {
+    if method == axum::http::Method::POST {
+        form_pairs(body)
+    } else {
+        form_pairs(uri.query().unwrap_or("").as_bytes())
+    }
+}
+
 /// Serves `router` on `listener` (with the peer address for rate limits and logs) until
 /// `stop` changes or its sender goes, then finishes the requests in flight.
 pub async fn serve_until(

@@ -200,6 +200,21 @@ async fn userinfo(
     )
 }
 
+/// A confidential client's login with `offline_access`: the client, its secret, and the
+/// code exchange's answer (with a refresh token).
+async fn offline_login(server: &OpServer) -> (OidcClient, String, Value) {
+    let (c, secret) = client(server, false, None).await;
+    let secret = secret.unwrap();
+    let url = authorize_url(
+        server,
+        c.client_id.as_str(),
+        &[("scope", "openid offline_access")],
+    );
+    let code = code_for(&mut browser(server), &url).await;
+    let (_, first) = code_tokens(server, &c, &secret, &code).await;
+    (c, secret, first)
+}
+
 const ALL_ALGS: [CoreJwsSigningAlgorithm; 3] = [
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
     CoreJwsSigningAlgorithm::EcdsaP256Sha256,
@@ -537,16 +552,8 @@ async fn an_expired_code_is_refused() {
 async fn a_refresh_token_reused_after_rotation_revokes_the_grant() {
     let clock = fixed_clock();
     let server = provisioned(Some(clock.clone())).await;
-    let (c, secret) = client(&server, false, None).await;
-    let secret = secret.unwrap();
+    let (c, secret, first) = offline_login(&server).await;
     let basic = Some((c.client_id.as_str(), secret.as_str()));
-    let url = authorize_url(
-        &server,
-        c.client_id.as_str(),
-        &[("scope", "openid offline_access")],
-    );
-    let code = code_for(&mut browser(&server), &url).await;
-    let (_, first) = code_tokens(&server, &c, &secret, &code).await;
     let old = first["refresh_token"].as_str().unwrap();
     let refresh = |presented: String| {
         let server = &server;
@@ -583,16 +590,8 @@ async fn a_refresh_token_reused_after_rotation_revokes_the_grant() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refresh_asking_for_more_scope_is_refused_and_the_token_still_works() {
     let server = provisioned(None).await;
-    let (c, secret) = client(&server, false, None).await;
-    let secret = secret.unwrap();
+    let (c, secret, first) = offline_login(&server).await;
     let basic = Some((c.client_id.as_str(), secret.as_str()));
-    let url = authorize_url(
-        &server,
-        c.client_id.as_str(),
-        &[("scope", "openid offline_access")],
-    );
-    let code = code_for(&mut browser(&server), &url).await;
-    let (_, first) = code_tokens(&server, &c, &secret, &code).await;
     let presented = first["refresh_token"].as_str().unwrap();
     let (status, _, body) = token(
         &server,
